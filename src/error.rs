@@ -1,0 +1,288 @@
+//! Why a webhook was refused, why a configuration was refused, and why signing failed.
+
+use std::sync::Arc;
+
+use axum_core::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode, header};
+use http_body_util::Full;
+
+/// Boxed error type used where a body's own error is carried.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every reason [`VerifySignatureLayer`](crate::VerifySignatureLayer) refuses a request.
+///
+/// Each reason has a [status](Self::status) and a short message that never contains a secret or
+/// the expected signature. The layer answers with [`VerifyError::to_response`] (or your
+/// [`on_reject`](crate::VerifySignatureLayer::on_reject) hook) and puts the error itself into
+/// the response's extensions, so outer layers can log or count it.
+///
+/// # Example
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_webhook::VerifyError;
+///
+/// let error = VerifyError::SignatureMismatch;
+/// assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(error.to_string(), "signature does not match");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A header the scheme needs is absent (400).
+    #[error("missing `{header}` header")]
+    MissingHeader {
+        /// The header.
+        header: HeaderName,
+    },
+    /// A header is present but cannot be read (400).
+    #[error("malformed `{header}` header: {reason}")]
+    MalformedHeader {
+        /// The header.
+        header: HeaderName,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The signature header holds no signature of a version this scheme supports (401).
+    #[error("`{header}` holds no signature of a supported version")]
+    NoSupportedSignature {
+        /// The header.
+        header: HeaderName,
+    },
+    /// No signature matches any configured secret (401).
+    #[error("signature does not match")]
+    SignatureMismatch,
+    /// The timestamp is not a number of seconds the crate can use (400).
+    #[error("invalid timestamp in `{header}`: {reason}")]
+    InvalidTimestamp {
+        /// The header it was read from.
+        header: HeaderName,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The timestamp is older than the tolerance allows (401).
+    #[error("timestamp is {age_seconds} s old; at most {tolerance_seconds} s is allowed")]
+    TimestampTooOld {
+        /// How old it is.
+        age_seconds: u64,
+        /// The tolerance in force.
+        tolerance_seconds: u64,
+    },
+    /// The timestamp is further in the future than the tolerance allows (401).
+    #[error(
+        "timestamp is {ahead_seconds} s in the future; at most {tolerance_seconds} s is allowed"
+    )]
+    TimestampTooNew {
+        /// How far ahead it is.
+        ahead_seconds: u64,
+        /// The tolerance in force.
+        tolerance_seconds: u64,
+    },
+    /// The body is larger than the limit (413).
+    #[error("body is larger than the {limit} byte limit")]
+    BodyTooLarge {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The body failed while it was being read (400).
+    #[error("failed to read the request body: {source}")]
+    BodyRead {
+        /// What the body reported.
+        source: Arc<BoxError>,
+    },
+}
+
+impl VerifyError {
+    /// The HTTP status this refusal answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingHeader { .. }
+            | Self::MalformedHeader { .. }
+            | Self::InvalidTimestamp { .. }
+            | Self::BodyRead { .. } => StatusCode::BAD_REQUEST,
+            Self::NoSupportedSignature { .. }
+            | Self::SignatureMismatch
+            | Self::TimestampTooOld { .. }
+            | Self::TimestampTooNew { .. } => StatusCode::UNAUTHORIZED,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// The default refusal: the status, and the message as a `text/plain` body.
+    pub fn to_response(&self) -> http::Response<Full<Bytes>> {
+        let mut response = http::Response::new(Full::new(Bytes::from(self.to_string())));
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+
+    pub(crate) fn body_read(error: impl Into<BoxError>, limit: usize) -> Self {
+        let error = error.into();
+        // An outer `Limited` body reports its limit as an error; that is still "too large".
+        match error.downcast::<http_body_util::LengthLimitError>() {
+            Ok(_) => Self::BodyTooLarge { limit },
+            Err(error) => Self::BodyRead {
+                source: Arc::new(error),
+            },
+        }
+    }
+}
+
+impl IntoResponse for VerifyError {
+    fn into_response(self) -> Response {
+        let (parts, body) = self.to_response().into_parts();
+        Response::from_parts(parts, axum_core::body::Body::new(body))
+    }
+}
+
+/// A secret that a scheme cannot use, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidSecret {
+    reason: &'static str,
+}
+
+impl InvalidSecret {
+    /// A refusal with this reason, phrased to follow "secret #1 " (e.g. `"is empty"`).
+    pub fn new(reason: &'static str) -> Self {
+        Self { reason }
+    }
+
+    /// The reason.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+/// Why a layer or a scheme could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No secret was given.
+    #[error("no secrets: at least one is required")]
+    NoSecrets,
+    /// A secret cannot be used with the scheme.
+    #[error("secret {which} {reason}")]
+    InvalidSecret {
+        /// Which secret: its position (from 1) and name, never its value.
+        which: String,
+        /// What is wrong with it.
+        reason: InvalidSecret,
+    },
+    /// A custom scheme's signed-content template cannot be used.
+    #[error("signed content `{template}`: {reason}")]
+    InvalidSignedContent {
+        /// The template as given.
+        template: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Why an outgoing message could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The secret cannot be used with the scheme.
+    #[error("secret {0}")]
+    InvalidSecret(#[from] InvalidSecret),
+    /// The scheme is misconfigured.
+    #[error("{0}")]
+    Config(ConfigError),
+    /// The scheme signs a field the message does not have.
+    #[error("the {scheme} scheme needs the message's {field}")]
+    MissingField {
+        /// The scheme's name.
+        scheme: String,
+        /// The missing field (`"id"`, `"timestamp"`).
+        field: &'static str,
+    },
+    /// A field cannot be sent as a header value.
+    #[error("the value for `{header}` is not a valid header value")]
+    InvalidHeaderValue {
+        /// The header.
+        header: HeaderName,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_reason() {
+        let header = HeaderName::from_static("x-sig");
+        let cases = [
+            (
+                VerifyError::MissingHeader {
+                    header: header.clone(),
+                },
+                400,
+            ),
+            (
+                VerifyError::MalformedHeader {
+                    header: header.clone(),
+                    reason: "r",
+                },
+                400,
+            ),
+            (
+                VerifyError::NoSupportedSignature {
+                    header: header.clone(),
+                },
+                401,
+            ),
+            (VerifyError::SignatureMismatch, 401),
+            (
+                VerifyError::InvalidTimestamp {
+                    header: header.clone(),
+                    reason: "r",
+                },
+                400,
+            ),
+            (
+                VerifyError::TimestampTooOld {
+                    age_seconds: 1,
+                    tolerance_seconds: 0,
+                },
+                401,
+            ),
+            (
+                VerifyError::TimestampTooNew {
+                    ahead_seconds: 1,
+                    tolerance_seconds: 0,
+                },
+                401,
+            ),
+            (VerifyError::BodyTooLarge { limit: 1 }, 413),
+            (VerifyError::body_read("boom", 1), 400),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+            let response = error.to_response();
+            assert_eq!(response.status().as_u16(), status);
+        }
+    }
+
+    fn outer_limit_error() -> BoxError {
+        use http_body::Body;
+        use http_body_util::{Full, Limited};
+        let body = Limited::new(Full::new(Bytes::from_static(b"too long")), 2);
+        let mut body = std::pin::pin!(body);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match body.as_mut().poll_frame(&mut cx) {
+            std::task::Poll::Ready(Some(Err(error))) => error,
+            _ => panic!("Limited should refuse at once"),
+        }
+    }
+
+    #[test]
+    fn an_outer_length_limit_counts_as_too_large() {
+        let error = VerifyError::body_read(outer_limit_error(), 10);
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

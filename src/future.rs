@@ -1,0 +1,149 @@
+//! The response future: reads and verifies the body, then runs the inner service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Full;
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::body::{ResponseBody, VerifiedBody};
+use crate::error::{BoxError, VerifyError};
+use crate::verify::Verification;
+
+pin_project! {
+    /// Response future of [`VerifySignature`](crate::VerifySignature).
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<VerifiedBody>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<VerifiedBody>>,
+    {
+        Refused {
+            response: Option<Response<Full<Bytes>>>,
+        },
+        Reading {
+            #[pin]
+            body: B,
+            pending: Option<Pending<S>>,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+        },
+    }
+}
+
+/// What a request in the reading state carries besides its body.
+struct Pending<S> {
+    verification: Verification,
+    parts: Parts,
+    inner: S,
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<VerifiedBody>>,
+{
+    pub(crate) fn refused(response: Response<Full<Bytes>>) -> Self {
+        Self {
+            state: State::Refused {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn verifying(verification: Verification, parts: Parts, body: B, inner: S) -> Self {
+        Self {
+            state: State::Reading {
+                body,
+                pending: Some(Pending {
+                    verification,
+                    parts,
+                    inner,
+                }),
+            },
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Refused { response } => {
+                    let response = response.take().expect("polled after completion");
+                    return Poll::Ready(Ok(response.map(ResponseBody::refusal)));
+                }
+                StateProj::Reading { mut body, pending } => {
+                    let verification = &mut pending
+                        .as_mut()
+                        .expect("polled after completion")
+                        .verification;
+                    let outcome = match ready!(body.as_mut().poll_frame(cx)) {
+                        Some(Ok(frame)) => match frame.into_data() {
+                            Ok(data) => match verification.update(data) {
+                                Ok(()) => continue,
+                                Err(error) => Err(error),
+                            },
+                            // Trailers are not signed by any scheme; they are dropped.
+                            Err(_trailers) => continue,
+                        },
+                        Some(Err(error)) => Err(VerifyError::body_read(
+                            error,
+                            verification.config().max_body_size,
+                        )),
+                        None => Ok(()),
+                    };
+                    let Pending {
+                        verification,
+                        parts,
+                        mut inner,
+                    } = pending.take().expect("polled after completion");
+                    let config = std::sync::Arc::clone(verification.config());
+                    let verified = outcome.and_then(|()| verification.finish());
+                    match verified {
+                        Ok(verified) => {
+                            let body = VerifiedBody::new(verified.body().clone());
+                            let mut request = Request::from_parts(parts, body);
+                            request.extensions_mut().insert(verified);
+                            let future = inner.call(request);
+                            state.set(State::Calling { future });
+                        }
+                        Err(error) => {
+                            state.set(State::Refused {
+                                response: Some(config.reject(error)),
+                            });
+                        }
+                    }
+                }
+                StateProj::Calling { future } => {
+                    let response = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The configured secrets, each turned into an HMAC state keyed once, when the layer is built.
+
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::error::{ConfigError, SignError};
+use crate::scheme::{Message, Part, Scheme, Tag, require_id, require_timestamp};
+use crate::secret::Secrets;
+
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+pub(crate) fn new_mac(key: &[u8]) -> HmacSha256 {
+    // HMAC hashes long keys and pads short ones: every length is a valid key.
+    <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+pub(crate) fn finalize(mac: HmacSha256) -> Tag {
+    mac.finalize().into_bytes().into()
+}
+
+/// Signs a whole message in one go (the sending side).
+pub(crate) fn sign_parts(
+    mut mac: HmacSha256,
+    parts: &[Part],
+    message: &Message<'_>,
+    scheme: &str,
+) -> Result<Tag, SignError> {
+    for part in parts {
+        match part {
+            Part::Body => mac.update(message.body),
+            Part::Literal(text) => mac.update(text.as_bytes()),
+            Part::Id => mac.update(require_id(message, scheme)?.as_bytes()),
+            Part::Timestamp => {
+                let timestamp = require_timestamp(message, scheme)?;
+                mac.update(timestamp.to_string().as_bytes());
+            }
+        }
+    }
+    Ok(finalize(mac))
+}
+
+/// One pre-keyed HMAC state per secret, cloned for each request.
+#[derive(Clone)]
+pub(crate) struct Keyring {
+    keys: Box<[Key]>,
+}
+
+#[derive(Clone)]
+struct Key {
+    mac: HmacSha256,
+    name: Option<Arc<str>>,
+}
+
+impl Keyring {
+    pub(crate) fn new(scheme: &dyn Scheme, secrets: &Secrets) -> Result<Self, ConfigError> {
+        if secrets.is_empty() {
+            return Err(ConfigError::NoSecrets);
+        }
+        let keys = secrets
+            .iter()
+            .enumerate()
+            .map(|(index, secret)| {
+                let key = scheme
+                    .key(secret)
+                    .map_err(|reason| ConfigError::InvalidSecret {
+                        which: match secret.name() {
+                            Some(name) => format!("#{} ({name:?})", index + 1),
+                            None => format!("#{}", index + 1),
+                        },
+                        reason,
+                    })?;
+                Ok(Key {
+                    mac: new_mac(&key),
+                    name: secret.name_arc(),
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Self { keys })
+    }
+
+    /// Fresh HMAC states for one request, in secret order.
+    pub(crate) fn macs(&self) -> Vec<HmacSha256> {
+        self.keys.iter().map(|key| key.mac.clone()).collect()
+    }
+
+    pub(crate) fn name(&self, index: usize) -> Option<Arc<str>> {
+        self.keys.get(index).and_then(|key| key.name.clone())
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.keys.iter().map(|key| match &key.name {
+                Some(name) => format!("{name}: ***"),
+                None => "***".to_owned(),
+            }))
+            .finish()
+    }
+}

@@ -1,0 +1,293 @@
+//! A scheme assembled from parts, for senders none of the presets describe.
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName};
+
+use super::parse::{Encoding, prefixed_signature, required_header, single_header};
+use super::{
+    Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value, require_id,
+    require_timestamp,
+};
+use crate::error::{ConfigError, SignError, VerifyError};
+
+/// A scheme built from parts: the signature header and its prefix, hex or base64, optional
+/// timestamp and id headers, and the signed content as a template such as
+/// `{id}.{timestamp}.{body}`.
+///
+/// # Example
+///
+/// ```
+/// use http::HeaderName;
+/// use tower_webhook::scheme::{CustomScheme, Encoding, Message, Scheme};
+/// use tower_webhook::Secret;
+///
+/// let acme = CustomScheme::new(HeaderName::from_static("x-acme-signature"))
+///     .named("acme")
+///     .signature_prefix("v2=")
+///     .encoding(Encoding::Base64)
+///     .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
+///     .id_header(HeaderName::from_static("x-acme-delivery"))
+///     .signed_content("{id}:{timestamp}:{body}")?;
+///
+/// let headers = acme.sign(
+///     &Secret::new("s3cr3t"),
+///     &Message::new(b"{}").id("d-1").timestamp(1700000000),
+/// )?;
+/// assert!(headers["x-acme-signature"].to_str()?.starts_with("v2="));
+/// assert_eq!(headers["x-acme-delivery"], "d-1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct CustomScheme {
+    name: Cow<'static, str>,
+    signature_header: HeaderName,
+    signature_prefix: Cow<'static, str>,
+    encoding: Encoding,
+    timestamp_header: Option<HeaderName>,
+    id_header: Option<HeaderName>,
+    signed_content: Vec<Part>,
+    template: Cow<'static, str>,
+}
+
+impl CustomScheme {
+    /// A scheme whose signature is in `signature_header`, as hex without a prefix, over the body
+    /// alone. Refine it with the other methods.
+    pub fn new(signature_header: HeaderName) -> Self {
+        Self {
+            name: Cow::Borrowed("custom"),
+            signature_header,
+            signature_prefix: Cow::Borrowed(""),
+            encoding: Encoding::Hex,
+            timestamp_header: None,
+            id_header: None,
+            signed_content: vec![Part::Body],
+            template: Cow::Borrowed("{body}"),
+        }
+    }
+
+    /// The name recorded in [`Verified`](crate::Verified) and logs (default `"custom"`).
+    #[must_use]
+    pub fn named(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Text before the encoded signature, such as `sha256=`.
+    #[must_use]
+    pub fn signature_prefix(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
+        self.signature_prefix = prefix.into();
+        self
+    }
+
+    /// How the signature is encoded (default hex).
+    #[must_use]
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// The header carrying the Unix timestamp. With it, every request must carry a timestamp
+    /// within the layer's tolerance.
+    #[must_use]
+    pub fn timestamp_header(mut self, header: HeaderName) -> Self {
+        self.timestamp_header = Some(header);
+        self
+    }
+
+    /// The header carrying the delivery id.
+    #[must_use]
+    pub fn id_header(mut self, header: HeaderName) -> Self {
+        self.id_header = Some(header);
+        self
+    }
+
+    /// The signed content, as a template of `{id}`, `{timestamp}` and `{body}` (exactly once)
+    /// between literal text, e.g. `{timestamp}.{body}`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSignedContent`] when `{body}` is missing or repeated, or a brace
+    /// opens anything else.
+    pub fn signed_content(
+        mut self,
+        template: impl Into<Cow<'static, str>>,
+    ) -> Result<Self, ConfigError> {
+        let template = template.into();
+        self.signed_content = parse_template(&template)?;
+        self.template = template;
+        Ok(self)
+    }
+}
+
+fn parse_template(template: &str) -> Result<Vec<Part>, ConfigError> {
+    let invalid = |reason| ConfigError::InvalidSignedContent {
+        template: template.to_owned(),
+        reason,
+    };
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while !rest.is_empty() {
+        let Some(open) = rest.find('{') else {
+            parts.push(Part::Literal(Cow::Owned(rest.to_owned())));
+            break;
+        };
+        if open > 0 {
+            parts.push(Part::Literal(Cow::Owned(rest[..open].to_owned())));
+        }
+        let after = &rest[open..];
+        let (part, len) = if after.starts_with("{body}") {
+            (Part::Body, "{body}".len())
+        } else if after.starts_with("{timestamp}") {
+            (Part::Timestamp, "{timestamp}".len())
+        } else if after.starts_with("{id}") {
+            (Part::Id, "{id}".len())
+        } else {
+            return Err(invalid(
+                "only `{id}`, `{timestamp}` and `{body}` may stand in braces",
+            ));
+        };
+        parts.push(part);
+        rest = &after[len..];
+    }
+    match parts.iter().filter(|part| **part == Part::Body).count() {
+        1 => Ok(parts),
+        0 => Err(invalid("`{body}` is missing")),
+        _ => Err(invalid("`{body}` may appear only once")),
+    }
+}
+
+impl Scheme for CustomScheme {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signed_content(&self) -> &[Part] {
+        &self.signed_content
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |reason| ConfigError::InvalidSignedContent {
+            template: self.template.clone().into_owned(),
+            reason,
+        };
+        for part in &self.signed_content {
+            match part {
+                Part::Timestamp if self.timestamp_header.is_none() => {
+                    return Err(invalid("uses `{timestamp}` but no timestamp header is set"));
+                }
+                Part::Id if self.id_header.is_none() => {
+                    return Err(invalid("uses `{id}` but no id header is set"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        let mut signed = SignedHeaders::default();
+        if let Some(name) = &self.timestamp_header {
+            signed =
+                signed.with_timestamp(Timestamp::parse(required_header(headers, name)?, name)?);
+        }
+        if let Some(name) = &self.id_header {
+            let id = if self.signed_content.contains(&Part::Id) {
+                Some(required_header(headers, name)?)
+            } else {
+                single_header(headers, name)?
+            };
+            if let Some(id) = id {
+                signed = signed.with_id(id);
+            }
+        }
+        let tag = prefixed_signature(
+            headers,
+            &self.signature_header,
+            &self.signature_prefix,
+            self.encoding,
+        )?;
+        signed.signatures = Signatures::one(tag);
+        Ok(signed)
+    }
+
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        tag: &Tag,
+    ) -> Result<(), SignError> {
+        let signature = format!("{}{}", self.signature_prefix, self.encoding.encode(tag));
+        headers.insert(
+            self.signature_header.clone(),
+            header_value(&self.signature_header, &signature)?,
+        );
+        if let Some(name) = &self.timestamp_header {
+            headers.insert(name.clone(), require_timestamp(message, &self.name)?.into());
+        }
+        if let Some(name) = &self.id_header {
+            let id = if self.signed_content.contains(&Part::Id) {
+                Some(require_id(message, &self.name)?)
+            } else {
+                message.id
+            };
+            if let Some(id) = id {
+                headers.insert(name.clone(), header_value(name, id)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_into_parts() {
+        assert_eq!(
+            parse_template("{id}.{timestamp}.{body}").unwrap(),
+            vec![
+                Part::Id,
+                Part::Literal(".".into()),
+                Part::Timestamp,
+                Part::Literal(".".into()),
+                Part::Body
+            ]
+        );
+        assert_eq!(
+            parse_template("v0:{timestamp}:{body}:end").unwrap(),
+            vec![
+                Part::Literal("v0:".into()),
+                Part::Timestamp,
+                Part::Literal(":".into()),
+                Part::Body,
+                Part::Literal(":end".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn templates_without_exactly_one_body_are_refused() {
+        for bad in [
+            "",
+            "{id}",
+            "{body}{body}",
+            "{bod}",
+            "{timestamp}.{body",
+            "{x}{body}",
+        ] {
+            assert!(parse_template(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn templates_need_the_headers_they_use() {
+        let scheme = CustomScheme::new(HeaderName::from_static("x-sig"))
+            .signed_content("{timestamp}.{body}")
+            .unwrap();
+        assert!(scheme.check().is_err());
+        let scheme = scheme.timestamp_header(HeaderName::from_static("x-ts"));
+        assert!(scheme.check().is_ok());
+    }
+}

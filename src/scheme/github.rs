@@ -1,0 +1,75 @@
+//! GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body.
+
+use http::{HeaderMap, HeaderName};
+
+use super::parse::{Encoding, prefixed_signature};
+use super::{Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
+use crate::error::{SignError, VerifyError};
+
+const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
+const EVENT: HeaderName = HeaderName::from_static("x-github-event");
+const DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
+
+/// GitHub's webhooks: `X-Hub-Signature-256: sha256=<hex>` over the raw body.
+///
+/// GitHub signs no timestamp, so there is no replay window; `X-GitHub-Delivery` is an id for
+/// idempotency but it is not signed, so it proves nothing about the sender.
+///
+/// # Example
+///
+/// ```
+/// use tower_webhook::scheme::{GitHub, Message, Scheme};
+/// use tower_webhook::Secret;
+///
+/// // GitHub's documented example.
+/// let headers = GitHub.sign(
+///     &Secret::new("It's a Secret to Everybody"),
+///     &Message::new(b"Hello, World!"),
+/// )?;
+/// assert_eq!(
+///     headers["x-hub-signature-256"],
+///     "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+/// );
+/// # Ok::<(), tower_webhook::SignError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GitHub;
+
+impl Scheme for GitHub {
+    fn name(&self) -> &str {
+        "github"
+    }
+
+    fn signed_content(&self) -> &[Part] {
+        &[Part::Body]
+    }
+
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        let tag = prefixed_signature(headers, &SIGNATURE, "sha256=", Encoding::Hex)?;
+        let signed = SignedHeaders::new(Signatures::one(tag));
+        Ok(match super::single_header(headers, &DELIVERY)? {
+            Some(id) => signed.with_id(id),
+            None => signed,
+        })
+    }
+
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        tag: &Tag,
+    ) -> Result<(), SignError> {
+        let signature = format!("sha256={}", Encoding::Hex.encode(tag));
+        headers.insert(SIGNATURE, header_value(&SIGNATURE, &signature)?);
+        if let Some(id) = message.id {
+            headers.insert(DELIVERY, header_value(&DELIVERY, id)?);
+        }
+        if let Some(event_type) = message.event_type {
+            // `issues.opened` travels as `X-GitHub-Event: issues` plus `"action": "opened"`
+            // in the body, which is the sender's to write.
+            let event = event_type.split('.').next().unwrap_or(event_type);
+            headers.insert(EVENT, header_value(&EVENT, event)?);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! Shopify: `X-Shopify-Hmac-Sha256: <base64>` over the body.
+
+use http::{HeaderMap, HeaderName};
+
+use super::parse::{Encoding, prefixed_signature};
+use super::{Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
+use crate::error::{SignError, VerifyError};
+
+const SIGNATURE: HeaderName = HeaderName::from_static("x-shopify-hmac-sha256");
+const TOPIC: HeaderName = HeaderName::from_static("x-shopify-topic");
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("x-shopify-webhook-id");
+
+/// Shopify's webhooks: `X-Shopify-Hmac-Sha256: <base64>` over the raw body.
+///
+/// Like GitHub, Shopify signs no timestamp, and its `X-Shopify-Webhook-Id` is not signed: use it
+/// for idempotency, not as proof of anything.
+///
+/// # Example
+///
+/// ```
+/// use tower_webhook::scheme::{Message, Scheme, Shopify};
+/// use tower_webhook::Secret;
+///
+/// let headers = Shopify.sign(
+///     &Secret::new("shpss_example"),
+///     &Message::new(br#"{"id":1}"#).event_type("orders.create"),
+/// )?;
+/// assert_eq!(headers["x-shopify-topic"], "orders/create");
+/// assert_eq!(headers["x-shopify-hmac-sha256"].len(), 44);
+/// # Ok::<(), tower_webhook::SignError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shopify;
+
+impl Scheme for Shopify {
+    fn name(&self) -> &str {
+        "shopify"
+    }
+
+    fn signed_content(&self) -> &[Part] {
+        &[Part::Body]
+    }
+
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        let tag = prefixed_signature(headers, &SIGNATURE, "", Encoding::Base64)?;
+        let signed = SignedHeaders::new(Signatures::one(tag));
+        Ok(match super::single_header(headers, &WEBHOOK_ID)? {
+            Some(id) => signed.with_id(id),
+            None => signed,
+        })
+    }
+
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        tag: &Tag,
+    ) -> Result<(), SignError> {
+        headers.insert(
+            SIGNATURE,
+            header_value(&SIGNATURE, &Encoding::Base64.encode(tag))?,
+        );
+        if let Some(id) = message.id {
+            headers.insert(WEBHOOK_ID, header_value(&WEBHOOK_ID, id)?);
+        }
+        if let Some(event_type) = message.event_type {
+            let topic = event_type.replace('.', "/");
+            headers.insert(TOPIC, header_value(&TOPIC, &topic)?);
+        }
+        Ok(())
+    }
+}

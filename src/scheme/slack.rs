@@ -1,0 +1,71 @@
+//! Slack: `X-Slack-Signature: v0=<hex>` over `v0:{timestamp}:{body}`.
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName};
+
+use super::parse::{Encoding, prefixed_signature, required_header};
+use super::{
+    Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
+    require_timestamp,
+};
+use crate::error::{SignError, VerifyError};
+
+const SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
+const TIMESTAMP: HeaderName = HeaderName::from_static("x-slack-request-timestamp");
+
+const SIGNED_CONTENT: &[Part] = &[
+    Part::Literal(Cow::Borrowed("v0:")),
+    Part::Timestamp,
+    Part::Literal(Cow::Borrowed(":")),
+    Part::Body,
+];
+
+/// Slack's signed requests: `X-Slack-Signature: v0=<hex>` over `v0:{timestamp}:{body}`, with
+/// the timestamp in `X-Slack-Request-Timestamp`.
+///
+/// # Example
+///
+/// ```
+/// use tower_webhook::scheme::{Message, Scheme, Slack};
+/// use tower_webhook::Secret;
+///
+/// let headers = Slack.sign(
+///     &Secret::new("8f742231b10e8888abcd99yyyzzz85a5"),
+///     &Message::new(b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J").timestamp(1531420618),
+/// )?;
+/// assert_eq!(headers["x-slack-request-timestamp"], "1531420618");
+/// assert!(headers["x-slack-signature"].to_str().unwrap().starts_with("v0="));
+/// # Ok::<(), tower_webhook::SignError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Slack;
+
+impl Scheme for Slack {
+    fn name(&self) -> &str {
+        "slack"
+    }
+
+    fn signed_content(&self) -> &[Part] {
+        SIGNED_CONTENT
+    }
+
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        let timestamp = Timestamp::parse(required_header(headers, &TIMESTAMP)?, &TIMESTAMP)?;
+        let tag = prefixed_signature(headers, &SIGNATURE, "v0=", Encoding::Hex)?;
+        Ok(SignedHeaders::new(Signatures::one(tag)).with_timestamp(timestamp))
+    }
+
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        tag: &Tag,
+    ) -> Result<(), SignError> {
+        let timestamp = require_timestamp(message, self.name())?;
+        let signature = format!("v0={}", Encoding::Hex.encode(tag));
+        headers.insert(SIGNATURE, header_value(&SIGNATURE, &signature)?);
+        headers.insert(TIMESTAMP, timestamp.into());
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! The service: starts each request's verification and hands verified requests on.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::{ResponseBody, VerifiedBody};
+use crate::error::{BoxError, ConfigError};
+use crate::future::ResponseFuture;
+use crate::layer::VerifySignatureLayer;
+use crate::scheme::Scheme;
+use crate::secret::Secrets;
+use crate::verify::Config;
+
+/// Verifies webhook signatures, then calls the inner service with the verified request.
+///
+/// Made by [`VerifySignatureLayer`]; see the [crate docs](crate) for an example.
+///
+/// The inner service receives `Request<VerifiedBody>` carrying a
+/// [`Verified`](crate::Verified) extension. Refusals never reach it: they are answered here,
+/// as `Response<ResponseBody<_>>`, and never turned into a service error.
+#[derive(Clone)]
+#[must_use]
+pub struct VerifySignature<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> VerifySignature<S> {
+    /// Wraps `inner` with a verifier for `scheme` and `secrets`.
+    ///
+    /// # Errors
+    ///
+    /// As [`VerifySignatureLayer::new`].
+    pub fn new(
+        inner: S,
+        scheme: impl Scheme,
+        secrets: impl Into<Secrets>,
+    ) -> Result<Self, ConfigError> {
+        Ok(tower_layer::Layer::layer(
+            &VerifySignatureLayer::new(scheme, secrets)?,
+            inner,
+        ))
+    }
+
+    /// The layer, for use with `ServiceBuilder` or a router.
+    ///
+    /// # Errors
+    ///
+    /// As [`VerifySignatureLayer::new`].
+    pub fn layer(
+        scheme: impl Scheme,
+        secrets: impl Into<Secrets>,
+    ) -> Result<VerifySignatureLayer, ConfigError> {
+        VerifySignatureLayer::new(scheme, secrets)
+    }
+
+    pub(crate) fn from_config(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for VerifySignature<S>
+where
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>> + Clone,
+    ReqBody: Body,
+    ReqBody::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The instance that `poll_ready` prepared is the one that must be called; keep it for
+        // this request and leave a fresh clone behind for the next.
+        // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+
+        let (parts, body) = request.into_parts();
+        let size_hint = body.size_hint().exact();
+        match self.config.begin(&parts.headers, size_hint) {
+            Ok(verification) => ResponseFuture::verifying(verification, parts, body, inner),
+            Err(error) => ResponseFuture::refused(self.config.reject(error)),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for VerifySignature<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifySignature")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish()
+    }
+}

@@ -1,0 +1,280 @@
+//! The verification itself, apart from tower: headers first, then the body as it streams.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use hmac::Mac;
+use http::HeaderMap;
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ConfigError, VerifyError};
+use crate::keyring::{HmacSha256, Keyring, finalize};
+use crate::reject::OnReject;
+use crate::scheme::{Part, Scheme, Signatures, SignedHeaders};
+use crate::secret::Secrets;
+use crate::verified::Verified;
+
+pub(crate) const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
+pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
+
+/// Everything a layer knows, shared by its services behind one `Arc`.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) scheme: Arc<dyn Scheme>,
+    pub(crate) keyring: Keyring,
+    /// Where `{body}` stands in the scheme's signed content.
+    body_at: usize,
+    pub(crate) tolerance_seconds: u64,
+    pub(crate) max_body_size: usize,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) on_reject: Option<Arc<dyn OnReject>>,
+}
+
+impl Config {
+    pub(crate) fn new(scheme: Arc<dyn Scheme>, secrets: &Secrets) -> Result<Self, ConfigError> {
+        scheme.check()?;
+        let body_at = scheme
+            .signed_content()
+            .iter()
+            .position(|part| *part == Part::Body)
+            .ok_or_else(|| ConfigError::InvalidSignedContent {
+                template: format!("{:?}", scheme.signed_content()),
+                reason: "`{body}` is missing",
+            })?;
+        let keyring = Keyring::new(scheme.as_ref(), secrets)?;
+        Ok(Self {
+            scheme,
+            keyring,
+            body_at,
+            tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            clock: Arc::new(SystemClock),
+            on_reject: None,
+        })
+    }
+
+    /// Everything that can be checked before the body: headers, timestamp window, declared
+    /// length. On success, HMAC states that have already absorbed what precedes the body.
+    pub(crate) fn begin(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        body_size_hint: Option<u64>,
+    ) -> Result<Verification, VerifyError> {
+        let signed = self.scheme.parse(headers)?;
+        let timestamp = match &signed.timestamp {
+            Some(timestamp) => {
+                self.check_window(timestamp.unix_seconds())?;
+                Some(timestamp.unix_seconds())
+            }
+            None => None,
+        };
+        let declared = declared_length(headers).or(body_size_hint);
+        if declared.is_some_and(|declared| declared > self.max_body_size as u64) {
+            return Err(VerifyError::BodyTooLarge {
+                limit: self.max_body_size,
+            });
+        }
+
+        let content = self.scheme.signed_content();
+        let mut macs = self.keyring.macs();
+        let mut prefix = |bytes: &[u8]| macs.iter_mut().for_each(|mac| mac.update(bytes));
+        feed(&content[..self.body_at], &signed, &mut prefix)?;
+        let mut suffix = Vec::new();
+        feed(&content[self.body_at + 1..], &signed, &mut |bytes| {
+            suffix.extend_from_slice(bytes)
+        })?;
+
+        Ok(Verification {
+            config: Arc::clone(self),
+            macs,
+            signatures: signed.signatures,
+            id: signed.id.map(Box::from),
+            timestamp,
+            suffix,
+            received: 0,
+            // Never reserve more than the limit, whatever a client declares.
+            expected: declared.map_or(0, |n| n.min(self.max_body_size as u64) as usize),
+            body: Collected::Empty,
+        })
+    }
+
+    fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {
+        let tolerance = self.tolerance_seconds;
+        let age = i128::from(self.clock.unix_now()) - i128::from(timestamp);
+        let seconds = |n: i128| u64::try_from(n).unwrap_or(u64::MAX);
+        if age > i128::from(tolerance) {
+            Err(VerifyError::TimestampTooOld {
+                age_seconds: seconds(age),
+                tolerance_seconds: tolerance,
+            })
+        } else if -age > i128::from(tolerance) {
+            Err(VerifyError::TimestampTooNew {
+                ahead_seconds: seconds(-age),
+                tolerance_seconds: tolerance,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn reject(&self, error: VerifyError) -> http::Response<http_body_util::Full<Bytes>> {
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            target: "tower_webhook",
+            scheme = self.scheme.name(),
+            status = error.status().as_u16(),
+            reason = %error,
+            "webhook refused"
+        );
+        let mut response = match &self.on_reject {
+            Some(on_reject) => on_reject.on_reject(&error),
+            None => error.to_response(),
+        };
+        response.extensions_mut().insert(error);
+        response
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifySignatureLayer")
+            .field("scheme", &self.scheme.name())
+            .field("secrets", &self.keyring)
+            .field("tolerance_seconds", &self.tolerance_seconds)
+            .field("max_body_size", &self.max_body_size)
+            .field("on_reject", &self.on_reject.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn feed(
+    parts: &[Part],
+    signed: &SignedHeaders<'_>,
+    update: &mut dyn FnMut(&[u8]),
+) -> Result<(), VerifyError> {
+    for part in parts {
+        match part {
+            Part::Literal(text) => update(text.as_bytes()),
+            Part::Timestamp => update(signed.timestamp.as_ref().map_or("", |t| t.raw()).as_bytes()),
+            Part::Id => update(signed.id.unwrap_or_default().as_bytes()),
+            Part::Body => {}
+        }
+    }
+    Ok(())
+}
+
+/// The buffer for a body that came in more than one chunk, sized once from what was declared.
+fn collect_many(body: &mut Collected, expected: usize) -> &mut BytesMut {
+    if let Collected::One(first) = body {
+        let mut buffer = BytesMut::with_capacity(expected.max(first.len() * 2));
+        buffer.extend_from_slice(first);
+        *body = Collected::Many(buffer);
+    }
+    match body {
+        Collected::Many(buffer) => buffer,
+        Collected::Empty | Collected::One(_) => {
+            *body = Collected::Many(BytesMut::with_capacity(expected));
+            collect_many(body, expected)
+        }
+    }
+}
+
+/// One request on its way through: the body is hashed and kept as it arrives.
+pub(crate) struct Verification {
+    config: Arc<Config>,
+    macs: Vec<HmacSha256>,
+    signatures: Signatures,
+    id: Option<Box<str>>,
+    timestamp: Option<i64>,
+    suffix: Vec<u8>,
+    received: usize,
+    expected: usize,
+    body: Collected,
+}
+
+/// The body so far. A body that arrives in one piece is kept as that piece, with no copy.
+enum Collected {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Verification {
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
+    pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
+        let len = chunk.remaining();
+        if len == 0 {
+            return Ok(());
+        }
+        if len > self.config.max_body_size - self.received {
+            return Err(VerifyError::BodyTooLarge {
+                limit: self.config.max_body_size,
+            });
+        }
+        self.received += len;
+        if let Collected::Empty = self.body {
+            let bytes = chunk.copy_to_bytes(len);
+            self.macs.iter_mut().for_each(|mac| mac.update(&bytes));
+            self.body = Collected::One(bytes);
+            return Ok(());
+        }
+        let buffer = collect_many(&mut self.body, self.expected);
+        while chunk.has_remaining() {
+            let slice = chunk.chunk();
+            buffer.put_slice(slice);
+            let n = slice.len();
+            chunk.advance(n);
+        }
+        let new = &buffer[buffer.len() - len..];
+        self.macs.iter_mut().for_each(|mac| mac.update(new));
+        Ok(())
+    }
+
+    /// Compares every signature with every secret's tag, in constant time, and on a match
+    /// returns what the inner service will see.
+    pub(crate) fn finish(self) -> Result<Verified, VerifyError> {
+        let mut matched = None;
+        for (index, mut mac) in self.macs.into_iter().enumerate() {
+            mac.update(&self.suffix);
+            let tag = finalize(mac);
+            let mut hit = Choice::from(0);
+            for signature in self.signatures.as_slice() {
+                hit |= tag.ct_eq(signature);
+            }
+            if bool::from(hit) && matched.is_none() {
+                matched = Some(index);
+            }
+        }
+        let Some(key_index) = matched else {
+            return Err(VerifyError::SignatureMismatch);
+        };
+        let body = match self.body {
+            Collected::Empty => Bytes::new(),
+            Collected::One(bytes) => bytes,
+            Collected::Many(buffer) => buffer.freeze(),
+        };
+        Ok(Verified::new(
+            Arc::clone(&self.config.scheme),
+            key_index,
+            self.config.keyring.name(key_index),
+            self.id,
+            self.timestamp,
+            body,
+        ))
+    }
+}

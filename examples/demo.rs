@@ -91,7 +91,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
-    println!("Standard Webhooks receiver with two secrets (current, previous) on http://{addr}/webhook\n");
+    println!(
+        "Standard Webhooks receiver with two secrets (current, previous) on http://{addr}/webhook\n"
+    );
 
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
@@ -108,8 +110,8 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         } else {
             BODY.to_owned()
         };
-        let mut request = Request::post(format!("http://{addr}/webhook"))
-            .body(Full::new(Bytes::from(body)))?;
+        let mut request =
+            Request::post(format!("http://{addr}/webhook")).body(Full::new(Bytes::from(body)))?;
         request.headers_mut().extend(headers);
 
         let response = client.request(request).await?;

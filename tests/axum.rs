@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
-use axum::Router;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_webhook::scheme::{GitHub, Message, Scheme, Stripe};
@@ -75,7 +75,11 @@ async fn router_layer_verifies_and_the_handler_reads_verified() {
         assert!(response.status().is_client_error());
         assert!(response.extensions().get::<VerifyError>().is_some());
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "refused requests reached the handler");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "refused requests reached the handler"
+    );
 
     // `Router::layer` wraps the fallback too: an unknown path is verified before it is a 404.
     let response = app
@@ -84,10 +88,7 @@ async fn router_layer_verifies_and_the_handler_reads_verified() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let response = app
-        .oneshot(signed("/nowhere", SECRET, BODY))
-        .await
-        .unwrap();
+    let response = app.oneshot(signed("/nowhere", SECRET, BODY)).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 

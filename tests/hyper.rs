@@ -91,7 +91,10 @@ fn post(addr: std::net::SocketAddr, signed_body: &[u8], body: Body) -> Request<B
     request
 }
 
-async fn answer(client: &Client<HttpConnector, Body>, request: Request<Body>) -> (StatusCode, String) {
+async fn answer(
+    client: &Client<HttpConnector, Body>,
+    request: Request<Body>,
+) -> (StatusCode, String) {
     let response = client.request(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -105,7 +108,10 @@ async fn signed_requests_pass_over_real_http_and_others_are_refused() {
     let body = br#"{"event":"order.completed","total":42}"#;
 
     let (status, text) = answer(&client, post(addr, body, full(body))).await;
-    assert_eq!((status, text.as_str()), (StatusCode::OK, "38 bytes, id evt_42"));
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, "38 bytes, id evt_42")
+    );
 
     let mut tampered = body.to_vec();
     tampered[10] ^= 1;
@@ -121,7 +127,10 @@ async fn signed_requests_pass_over_real_http_and_others_are_refused() {
     let (status, text) = answer(&client, unsigned).await;
     assert_eq!(
         (status, text.as_str()),
-        (StatusCode::BAD_REQUEST, "missing `x-webhook-timestamp` header")
+        (
+            StatusCode::BAD_REQUEST,
+            "missing `x-webhook-timestamp` header"
+        )
     );
 }
 
@@ -133,7 +142,10 @@ async fn chunked_bodies_verify_and_are_held_to_the_limit() {
     let body: Vec<u8> = (0..LIMIT).map(|i| (i % 251) as u8).collect();
     let request = post(addr, &body, chunked(&body));
     let (status, text) = answer(&client, request).await;
-    assert_eq!((status, text.as_str()), (StatusCode::OK, "4096 bytes, id evt_42"));
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, "4096 bytes, id evt_42")
+    );
 
     let too_big = vec![b'a'; LIMIT + 1];
     let (status, text) = answer(&client, post(addr, &too_big, chunked(&too_big))).await;

@@ -238,10 +238,7 @@ async fn header_level_refusals_of_the_other_schemes() {
 
     // The same header twice: refused rather than one picked.
     let mut twice = right.clone();
-    twice.append(
-        "x-hub-signature-256",
-        right["x-hub-signature-256"].clone(),
-    );
+    twice.append("x-hub-signature-256", right["x-hub-signature-256"].clone());
     let error = assert_refused(&github(), request(&twice, body), 400, &hidden).await;
     assert!(matches!(error, VerifyError::MalformedHeader { .. }));
 
@@ -258,11 +255,7 @@ async fn header_level_refusals_of_the_other_schemes() {
     let slack = VerifySignatureLayer::new(Slack, "slack-secret")
         .unwrap()
         .clock(|| NOW);
-    let mut headers = sign(
-        &Slack,
-        "slack-secret",
-        &Message::new(body).timestamp(NOW),
-    );
+    let mut headers = sign(&Slack, "slack-secret", &Message::new(body).timestamp(NOW));
     headers.remove("x-slack-request-timestamp");
     let error = assert_refused(&slack, request(&headers, body), 400, &["slack-secret"]).await;
     assert!(
@@ -278,7 +271,13 @@ async fn header_level_refusals_of_the_other_schemes() {
 
 #[tokio::test]
 async fn the_window_is_300_seconds_inclusive_both_ways() {
-    for (offset, accepted) in [(-301, false), (-300, true), (0, true), (300, true), (301, false)] {
+    for (offset, accepted) in [
+        (-301, false),
+        (-300, true),
+        (0, true),
+        (300, true),
+        (301, false),
+    ] {
         let recorder = Recorder::new();
         let response = send(
             &stripe(),
@@ -411,7 +410,9 @@ async fn rotation_accepts_the_old_secret_and_says_which_matched() {
     let recorder = Recorder::new();
     let headers = sign(&GitHub, "old", &Message::new(BODY));
     assert_eq!(
-        send(&layer, &recorder, request(&headers, BODY)).await.status(),
+        send(&layer, &recorder, request(&headers, BODY))
+            .await
+            .status(),
         StatusCode::OK
     );
     assert_eq!(recorder.last().verified.key_index(), 1);
@@ -444,10 +445,7 @@ async fn stripe_any_v1_may_match_and_v0_and_unknown_entries_are_skipped() {
     }
 
     // The right signature under `v0` or an unknown version counts for nothing.
-    for value in [
-        format!("t={NOW},v0={right}"),
-        format!("t={NOW},v2={right}"),
-    ] {
+    for value in [format!("t={NOW},v0={right}"), format!("t={NOW},v2={right}")] {
         let error = assert_refused(&stripe(), request(&header(value), BODY), 401, &[]).await;
         assert!(matches!(error, VerifyError::NoSupportedSignature { .. }));
     }
@@ -485,12 +483,22 @@ async fn standard_webhooks_any_v1_may_match_and_other_versions_are_skipped() {
         format!("v1,not-base64 v1,{right}"),
     ] {
         let recorder = Recorder::new();
-        let response = send(&standard(), &recorder, request(&header(value.clone()), BODY)).await;
+        let response = send(
+            &standard(),
+            &recorder,
+            request(&header(value.clone()), BODY),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::OK, "{value}");
     }
     for value in [format!("v1a,{right}"), format!("v2,{right} v0,{right}")] {
-        let error =
-            assert_refused(&standard(), request(&header(value), BODY), 401, &[SW_SECRET]).await;
+        let error = assert_refused(
+            &standard(),
+            request(&header(value), BODY),
+            401,
+            &[SW_SECRET],
+        )
+        .await;
         assert!(matches!(error, VerifyError::NoSupportedSignature { .. }));
     }
     let error = assert_refused(
@@ -629,7 +637,10 @@ async fn a_body_over_the_limit_is_413_with_or_without_content_length() {
         let recorder = Recorder::new();
         let response = send(&layer, &recorder, request_with(&headers, chunks)).await;
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(matches!(refusal(&response), VerifyError::BodyTooLarge { limit: 100 }));
+        assert!(matches!(
+            refusal(&response),
+            VerifyError::BodyTooLarge { limit: 100 }
+        ));
         assert!(polls.load(Ordering::SeqCst) >= 1);
         assert_eq!(recorder.calls(), 0);
     }
@@ -637,7 +648,10 @@ async fn a_body_over_the_limit_is_413_with_or_without_content_length() {
     // A body exactly at the limit passes, in one piece or many.
     let body = vec![b'y'; limit];
     let headers = standard_headers(NOW, &body);
-    for chunks in [Chunks::new([Bytes::from(body.clone())]), Chunks::bytewise(&body)] {
+    for chunks in [
+        Chunks::new([Bytes::from(body.clone())]),
+        Chunks::bytewise(&body),
+    ] {
         let recorder = Recorder::new();
         let response = send(&layer, &recorder, request_with(&headers, chunks)).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -768,7 +782,12 @@ fn config_errors_say_which_secret_and_what_is_wrong_but_not_its_value() {
             "no secrets: at least one is required",
             "",
         ),
-        (Box::new(GitHub), Secrets::from(""), "secret #1 is empty", ""),
+        (
+            Box::new(GitHub),
+            Secrets::from(""),
+            "secret #1 is empty",
+            "",
+        ),
         (
             Box::new(Stripe),
             Secrets::from(["whsec_fine", " whsec_padded-value"]),
@@ -870,10 +889,17 @@ async fn a_custom_scheme_round_trips_with_text_after_the_body() {
             .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
             .id_header(HeaderName::from_static("x-acme-delivery"))
     };
-    let acme = scheme().signed_content("{id}|{timestamp}|{body}|end").unwrap();
+    let acme = scheme()
+        .signed_content("{id}|{timestamp}|{body}|end")
+        .unwrap();
     let message = Message::new(BODY).id("d-42").timestamp(NOW);
     let headers = acme.sign(&Secret::new("acme-secret"), &message).unwrap();
-    assert!(headers["x-acme-signature"].to_str().unwrap().starts_with("v2="));
+    assert!(
+        headers["x-acme-signature"]
+            .to_str()
+            .unwrap()
+            .starts_with("v2=")
+    );
 
     let layer = VerifySignatureLayer::new(acme.clone(), "acme-secret")
         .unwrap()
@@ -887,7 +913,9 @@ async fn a_custom_scheme_round_trips_with_text_after_the_body() {
     assert_eq!(verified.timestamp(), Some(NOW));
 
     // The text after the body is signed: a scheme with another suffix refuses the delivery.
-    let other = scheme().signed_content("{id}|{timestamp}|{body}|END").unwrap();
+    let other = scheme()
+        .signed_content("{id}|{timestamp}|{body}|END")
+        .unwrap();
     let layer = VerifySignatureLayer::new(other, "acme-secret")
         .unwrap()
         .clock(|| NOW);

@@ -65,7 +65,13 @@ fn cases() -> Vec<Case> {
                 false,
             )
         },
-        case(Arc::new(Shopify), "x-shopify-hmac-sha256", None, None, false),
+        case(
+            Arc::new(Shopify),
+            "x-shopify-hmac-sha256",
+            None,
+            None,
+            false,
+        ),
         case(
             Arc::new(Generic),
             "x-webhook-signature",
@@ -92,7 +98,9 @@ fn secret_text(case: &Case, raw: &[u8]) -> String {
         )
     } else {
         // Visible ASCII, so no leading or trailing whitespace.
-        raw.iter().map(|byte| char::from(b'!' + byte % 94)).collect()
+        raw.iter()
+            .map(|byte| char::from(b'!' + byte % 94))
+            .collect()
     }
 }
 

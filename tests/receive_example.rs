@@ -13,8 +13,8 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use options::{Command, Options, SchemeName};
 use tower::ServiceExt;
-use tower_webhook::scheme::{Message, Scheme, StandardWebhooks, Stripe};
 use tower_webhook::Secret;
+use tower_webhook::scheme::{Message, Scheme, StandardWebhooks, Stripe};
 
 fn parse(args: &[&str]) -> Result<Command, String> {
     options::parse(args.iter().map(|arg| (*arg).to_owned()))
@@ -33,7 +33,10 @@ fn flags_parse_with_defaults() {
     assert_eq!(options.scheme, SchemeName::GitHub);
     assert_eq!(options.secrets, ["s"]);
     assert_eq!(options.addr.to_string(), "127.0.0.1:3000");
-    assert_eq!((options.tolerance, options.now, options.max_body), (None, None, None));
+    assert_eq!(
+        (options.tolerance, options.now, options.max_body),
+        (None, None, None)
+    );
 
     let options = run(&[
         "--scheme=standard-webhooks",
@@ -67,21 +70,33 @@ fn flags_parse_with_defaults() {
         assert_eq!(scheme.scheme().name(), name);
     }
     assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
-    assert!(matches!(parse(&["--scheme", "github", "-h"]), Ok(Command::Help)));
+    assert!(matches!(
+        parse(&["--scheme", "github", "-h"]),
+        Ok(Command::Help)
+    ));
 }
 
 #[test]
 fn bad_flags_are_explained() {
     for (args, message) in [
         (&[][..], "`--scheme` is required"),
-        (&["--scheme", "github"][..], "at least one `--secret` is required"),
+        (
+            &["--scheme", "github"][..],
+            "at least one `--secret` is required",
+        ),
         (&["--secret", "s"][..], "`--scheme` is required"),
         (
             &["--scheme", "gitlab", "--secret", "s"][..],
             "unknown scheme `gitlab`",
         ),
-        (&["--scheme", "github", "--secret"][..], "`--secret` needs a value"),
-        (&["--scheme", "github", "--verbose"][..], "unknown argument `--verbose`"),
+        (
+            &["--scheme", "github", "--secret"][..],
+            "`--secret` needs a value",
+        ),
+        (
+            &["--scheme", "github", "--verbose"][..],
+            "unknown argument `--verbose`",
+        ),
         (&["github"][..], "unknown argument `github`"),
         (
             &["--scheme", "github", "--secret", "s", "--tolerance", "-5"][..],
@@ -132,7 +147,10 @@ async fn the_receiver_answers_json_refusals_and_health() {
     let body = br#"{"id":"evt_1","type":"charge.succeeded"}"#;
     let signed = |secret: &str, timestamp: i64, body: &'static [u8]| {
         let headers = Stripe
-            .sign(&Secret::new(secret), &Message::new(body).timestamp(timestamp))
+            .sign(
+                &Secret::new(secret),
+                &Message::new(body).timestamp(timestamp),
+            )
             .unwrap();
         let mut request = Request::post("/webhook").body(Body::from(body)).unwrap();
         request.headers_mut().extend(headers);
@@ -153,7 +171,10 @@ async fn the_receiver_answers_json_refusals_and_health() {
     assert_eq!(reason, "timestamp is 301 s old; at most 300 s is allowed");
 
     let (status, reason) = send(app.clone(), signed("whsec_other", now, body)).await;
-    assert_eq!((status, reason.as_str()), (StatusCode::UNAUTHORIZED, "signature does not match"));
+    assert_eq!(
+        (status, reason.as_str()),
+        (StatusCode::UNAUTHORIZED, "signature does not match")
+    );
 
     let big: &'static [u8] = &[b'x'; 65];
     let (status, _) = send(app.clone(), signed("whsec_new", now, big)).await;

@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use tower::{BoxError, ServiceExt};
 use tower_webhook::scheme::{Message, Scheme, StandardWebhooks};
 use tower_webhook::{Secret, VerifyError, VerifySignatureLayer};
@@ -91,10 +91,7 @@ async fn a_signed_grpc_call_passes_and_an_unsigned_one_is_unauthenticated() {
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(status.message(), "missing `webhook-id` header");
 
-    let mut forged = HealthClient::new(signing(
-        channel,
-        "whsec_c29tZSBvdGhlciBrZXkgZW50aXJlbHk=",
-    ));
+    let mut forged = HealthClient::new(signing(channel, "whsec_c29tZSBvdGhlciBrZXkgZW50aXJlbHk="));
     let status = forged.check(check()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(status.message(), "signature does not match");

@@ -91,7 +91,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             return Ok(Command::Help);
         }
         let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
             _ => (arg, None),
         };
         let known = [
@@ -128,21 +130,22 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                 tolerance = Some(Duration::from_secs(seconds));
             }
             "--now" => {
-                now = Some(value.parse().map_err(|_| {
-                    format!("`--now` takes Unix seconds, not `{value}`")
-                })?);
-            }
-            "--max-body" => {
-                max_body = Some(
+                now = Some(
                     value
                         .parse()
-                        .map_err(|_| format!("`--max-body` takes a number of bytes, not `{value}`"))?,
+                        .map_err(|_| format!("`--now` takes Unix seconds, not `{value}`"))?,
                 );
             }
+            "--max-body" => {
+                max_body =
+                    Some(value.parse().map_err(|_| {
+                        format!("`--max-body` takes a number of bytes, not `{value}`")
+                    })?);
+            }
             "--addr" => {
-                addr = value
-                    .parse()
-                    .map_err(|_| format!("`--addr` takes IP:PORT, such as 127.0.0.1:3000, not `{value}`"))?;
+                addr = value.parse().map_err(|_| {
+                    format!("`--addr` takes IP:PORT, such as 127.0.0.1:3000, not `{value}`")
+                })?;
             }
             _ => unreachable!("checked against the known flags"),
         }

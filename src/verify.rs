@@ -19,6 +19,10 @@ use crate::verified::Verified;
 pub(crate) const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
 
+/// The most a declared length reserves before the bytes arrive. A client can declare 10 MiB and
+/// then trickle two bytes; beyond this the buffer grows only as the body really comes in.
+const MAX_PREALLOCATION: usize = 64 * 1024;
+
 /// Everything a layer knows, shared by its services behind one `Arc`.
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -94,8 +98,10 @@ impl Config {
             timestamp,
             suffix,
             received: 0,
-            // Never reserve more than the limit, whatever a client declares.
-            expected: declared.map_or(0, |n| n.min(self.max_body_size as u64) as usize),
+            // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
+            expected: declared.map_or(0, |n| {
+                n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
+            }),
             body: Collected::Empty,
         })
     }
@@ -276,5 +282,34 @@ impl Verification {
             self.timestamp,
             body,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheme::GitHub;
+
+    #[test]
+    fn a_declared_length_reserves_little_before_the_bytes_arrive() {
+        let config = Arc::new(Config::new(Arc::new(GitHub), &Secrets::from("secret")).unwrap());
+        let mut headers = HeaderMap::new();
+        let signature = format!("sha256={}", "0".repeat(64));
+        headers.insert("x-hub-signature-256", signature.parse().unwrap());
+        headers.insert("content-length", DEFAULT_MAX_BODY_SIZE.into());
+        let mut verification = config.begin(&headers, None).unwrap();
+        verification.update(Bytes::from_static(b"a")).unwrap();
+        verification.update(Bytes::from_static(b"b")).unwrap();
+        match &verification.body {
+            Collected::Many(buffer) => {
+                assert_eq!(&buffer[..], b"ab");
+                assert!(
+                    buffer.capacity() <= MAX_PREALLOCATION,
+                    "{}",
+                    buffer.capacity()
+                );
+            }
+            _ => panic!("two chunks are collected into one buffer"),
+        }
     }
 }

@@ -378,7 +378,26 @@ async fn absurd_timestamps_get_a_clean_4xx() {
         for timestamp in [0, i64::MAX] {
             let headers = stripe_headers(timestamp, BODY);
             let response = send(&layer, &Recorder::new(), request(&headers, BODY)).await;
-            assert!(response.status().is_client_error() || timestamp == now);
+            let expected = if timestamp == now {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(
+                response.status(),
+                expected,
+                "now {now}, timestamp {timestamp}"
+            );
+            if expected == StatusCode::UNAUTHORIZED {
+                let error = refusal(&response);
+                assert!(
+                    matches!(
+                        error,
+                        VerifyError::TimestampTooOld { .. } | VerifyError::TimestampTooNew { .. }
+                    ),
+                    "{error:?}"
+                );
+            }
         }
     }
 }

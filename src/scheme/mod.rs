@@ -28,6 +28,7 @@ use crate::error::{ConfigError, InvalidSecret, SignError, VerifyError};
 use crate::secret::Secret;
 
 mod custom;
+mod event;
 mod generic;
 mod github;
 mod parse;
@@ -37,6 +38,7 @@ mod standard;
 mod stripe;
 
 pub use custom::CustomScheme;
+pub use event::EventInfo;
 pub use generic::Generic;
 pub use github::GitHub;
 pub use parse::{Encoding, MAX_SIGNATURE_ENTRIES, Signatures, Tag, Timestamp};
@@ -220,6 +222,31 @@ pub trait Scheme: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The header that names the event type, when the scheme has one (`X-GitHub-Event`).
+    ///
+    /// The layer keeps that header's value (a reference-counted copy; nothing is parsed) so that
+    /// [`event`](Self::event) can read it after the request has moved on.
+    fn event_header(&self) -> Option<&HeaderName> {
+        None
+    }
+
+    /// Finds the event type, and the delivery id when the scheme keeps it in the body, in a
+    /// verified delivery. `header` is the value of [`event_header`](Self::event_header);
+    /// `payload` is the JSON document the delivery carries (see [`payload`](Self::payload)).
+    ///
+    /// [`Verified`](crate::Verified) calls it on first use, at most once per request, never on
+    /// the layer's path. Implementations read only the fields they need.
+    fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        let _ = (header, payload);
+        EventInfo::new()
+    }
+
+    /// The JSON document inside a verified body: the body itself, unless the scheme has
+    /// another encoding (GitHub's form-encoded deliveries carry it in a `payload=` field).
+    fn payload<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        Cow::Borrowed(body)
+    }
+
     /// Signs `message` with `secret` and returns the headers to send with it.
     ///
     /// See [`Message`] for an example.
@@ -261,6 +288,15 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
     }
     fn check(&self) -> Result<(), ConfigError> {
         (**self).check()
+    }
+    fn event_header(&self) -> Option<&HeaderName> {
+        (**self).event_header()
+    }
+    fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        (**self).event(header, payload)
+    }
+    fn payload<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        (**self).payload(body)
     }
 }
 

@@ -195,7 +195,7 @@ composite_rejection! {
     /// use http::StatusCode;
     /// use tower_webhook::rejection::{MissingVerified, WebhookEventRejection};
     ///
-    /// let rejection = WebhookEventRejection::from(MissingVerified);
+    /// let rejection = WebhookEventRejection::from(MissingVerified::default());
     /// assert_eq!(rejection.status(), StatusCode::INTERNAL_SERVER_ERROR);
     /// assert!(rejection.body_text().contains("VerifySignatureLayer"));
     /// ```

@@ -125,7 +125,9 @@ fn curl(event_type: &str, secret: &str, address: SocketAddr) -> Result<String, B
         ("issues", Some(action)) => format!(
             r#"{{"action":"{action}","issue":{{"number":1347,"title":"Found a bug"}},{repository}}}"#
         ),
-        ("push", _) => format!(r#"{{"ref":"refs/heads/main","commits":[{{"id":"6dcb09b"}}],{repository}}}"#),
+        ("push", _) => {
+            format!(r#"{{"ref":"refs/heads/main","commits":[{{"id":"6dcb09b"}}],{repository}}}"#)
+        }
         ("ping", _) => r#"{"zen":"Design for failure.","hook_id":1}"#.to_owned(),
         (_, Some(action)) => format!(r#"{{"action":"{action}",{repository}}}"#),
         (_, None) => format!("{{{repository}}}"),
@@ -135,7 +137,8 @@ fn curl(event_type: &str, secret: &str, address: SocketAddr) -> Result<String, B
         .event_type(event_type)
         .id(delivery);
     let headers = GitHub.sign(&Secret::new(secret), &message)?;
-    let mut command = format!("curl -i http://{address}/github -H 'content-type: application/json'");
+    let mut command =
+        format!("curl -i http://{address}/github -H 'content-type: application/json'");
     for (name, value) in &headers {
         command += &format!(" -H '{name}: {}'", value.to_str()?);
     }

@@ -108,7 +108,8 @@ fn curl(event_type: &str, secret: &str, address: SocketAddr) -> Result<String, B
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let message = Message::new(body.as_bytes()).timestamp(i64::try_from(now)?);
     let headers = Stripe.sign(&Secret::new(secret), &message)?;
-    let mut command = format!("curl -i http://{address}/stripe -H 'content-type: application/json'");
+    let mut command =
+        format!("curl -i http://{address}/stripe -H 'content-type: application/json'");
     for (name, value) in &headers {
         command += &format!(" -H '{name}: {}'", value.to_str()?);
     }
@@ -132,7 +133,9 @@ async fn main() -> Result<(), BoxError> {
 
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("curl") {
-        let event_type = args.get(2).map_or("payment_intent.succeeded", String::as_str);
+        let event_type = args
+            .get(2)
+            .map_or("payment_intent.succeeded", String::as_str);
         println!("{}", curl(event_type, &secret, address)?);
         return Ok(());
     }

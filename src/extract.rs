@@ -144,7 +144,7 @@ where
 /// async fn handler(verified: Verified) -> String {
 ///     format!("{} from {}", verified.event_type().unwrap_or("?"), verified.scheme())
 /// }
-/// # let _ = axum::routing::post(handler);
+/// let app: axum::Router = axum::Router::new().route("/hook", axum::routing::post(handler));
 /// ```
 impl<S> FromRequestParts<S> for Verified
 where

@@ -125,7 +125,7 @@ impl Verified {
     /// # use std::convert::Infallible;
     /// # use bytes::Bytes;
     /// # use http::{Request, Response};
-    /// # use http_body_util::Full;
+    /// # use http_body_util::{BodyExt, Full};
     /// # use tower::{ServiceBuilder, ServiceExt};
     /// use tower_webhook::scheme::{Message, Scheme, Shopify};
     /// use tower_webhook::{Secret, Verified, VerifiedBody, VerifySignatureLayer};
@@ -147,7 +147,7 @@ impl Verified {
     /// assert_eq!(request.headers()["x-shopify-topic"], "orders/create");
     ///
     /// let response = service.oneshot(request).await?;
-    /// assert_eq!(response.body(), "orders.create");
+    /// assert_eq!(response.into_body().collect().await?.to_bytes(), "orders.create");
     /// # Ok(())
     /// # }
     /// ```

@@ -12,7 +12,7 @@ use tower_webhook::scheme::{
     CustomScheme, EventInfo, Generic, GitHub, Message, Part, Scheme, Shopify, SignedHeaders, Slack,
     StandardWebhooks, Stripe, Tag,
 };
-use tower_webhook::{SignError, Secret, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
+use tower_webhook::{Secret, SignError, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
 
 const NOW: i64 = 1_700_000_000;
 const SECRET: &str = "a long random secret";
@@ -28,7 +28,11 @@ async fn deliver<S: Scheme + Clone>(
 ) -> Verified {
     let headers = scheme.sign(&Secret::new(secret), &message).unwrap();
     let service = ServiceBuilder::new()
-        .layer(VerifySignatureLayer::new(scheme, [secret]).unwrap().clock(|| NOW))
+        .layer(
+            VerifySignatureLayer::new(scheme, [secret])
+                .unwrap()
+                .clock(|| NOW),
+        )
         .service_fn(|request: Request<VerifiedBody>| async move {
             let mut response = Response::new(Full::new(Bytes::new()));
             let verified = request.extensions().get::<Verified>().cloned();
@@ -110,7 +114,13 @@ async fn stripe_event_type_and_id_come_from_the_signed_body() {
 
 #[tokio::test]
 async fn stripe_body_that_is_not_json_has_no_event() {
-    let verified = deliver(Stripe, SECRET, Message::new(b"not json").timestamp(NOW), &[]).await;
+    let verified = deliver(
+        Stripe,
+        SECRET,
+        Message::new(b"not json").timestamp(NOW),
+        &[],
+    )
+    .await;
     assert_eq!(verified.event_type(), None);
     assert_eq!(verified.id(), None);
     assert!(!verified.id_is_signed(), "no id at all");

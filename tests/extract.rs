@@ -54,7 +54,9 @@ fn stripe_request(body: &[u8]) -> Request<Body> {
     let headers = Stripe
         .sign(&Secret::new(SECRET), &Message::new(body).timestamp(NOW))
         .unwrap();
-    let mut request = Request::post("/hook").body(Body::from(body.to_vec())).unwrap();
+    let mut request = Request::post("/hook")
+        .body(Body::from(body.to_vec()))
+        .unwrap();
     request.headers_mut().extend(headers);
     request
 }
@@ -71,7 +73,8 @@ async fn signed_request_reaches_a_typed_handler() {
     let app = Router::new()
         .route("/hook", post(on_payment))
         .layer(stripe_layer());
-    let body = br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"amount":2000}}}"#;
+    let body =
+        br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"amount":2000}}}"#;
     let (status, text) = send(app, stripe_request(body)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(text, "payment_intent.succeeded evt_1 at 1700000000: 2000");
@@ -283,7 +286,10 @@ async fn generic_envelope_is_a_payload_type() {
     );
     assert_eq!(
         send(app, request).await,
-        (StatusCode::OK, "order.completed order ord_1 prod 4200".to_owned())
+        (
+            StatusCode::OK,
+            "order.completed order ord_1 prod 4200".to_owned()
+        )
     );
 }
 
@@ -297,7 +303,10 @@ fn rejections_carry_status_message_and_source() {
     let syntax = serde_json::from_str::<u8>("nul").unwrap_err();
     let rejection = rejection_for::<u8>("nul");
     assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
-    assert!(matches!(rejection, WebhookEventRejection::PayloadSyntaxError(_)));
+    assert!(matches!(
+        rejection,
+        WebhookEventRejection::PayloadSyntaxError(_)
+    ));
     assert_eq!(
         rejection.body_text(),
         format!("Failed to parse the webhook payload as JSON: {syntax}")
@@ -305,7 +314,10 @@ fn rejections_carry_status_message_and_source() {
     assert!(rejection.source().is_some());
 
     let rejection = rejection_for::<u8>("\"text\"");
-    assert!(matches!(rejection, WebhookEventRejection::PayloadDataError(_)));
+    assert!(matches!(
+        rejection,
+        WebhookEventRejection::PayloadDataError(_)
+    ));
     assert_eq!(rejection.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(rejection.to_string(), rejection.body_text());
 
@@ -334,7 +346,10 @@ fn verified_stripe(json: &str) -> Verified {
                 response.extensions_mut().insert(verified);
                 Ok::<_, std::convert::Infallible>(response)
             });
-        let response = service.oneshot(stripe_request(json.as_bytes())).await.unwrap();
+        let response = service
+            .oneshot(stripe_request(json.as_bytes()))
+            .await
+            .unwrap();
         response.extensions().get::<Verified>().cloned().unwrap()
     })
 }

@@ -9,7 +9,10 @@ fn check(pattern: &str, matches: &[&str], does_not_match: &[&str]) {
         assert!(parsed.matches(event), "`{pattern}` should match `{event}`");
     }
     for event in does_not_match {
-        assert!(!parsed.matches(event), "`{pattern}` should not match `{event}`");
+        assert!(
+            !parsed.matches(event),
+            "`{pattern}` should not match `{event}`"
+        );
     }
 }
 
@@ -18,7 +21,12 @@ fn exact_pattern() {
     check(
         "order.completed",
         &["order.completed"],
-        &["order.completed.late", "order", "order.complete", "xorder.completed"],
+        &[
+            "order.completed.late",
+            "order",
+            "order.complete",
+            "xorder.completed",
+        ],
     );
 }
 
@@ -84,7 +92,14 @@ fn invalid_patterns_are_refused_with_a_reason() {
             "{pattern:?}"
         );
     }
-    for pattern in [" ", "order .completed", "order\t", "a.b\n", "a\u{a0}b", "a\u{7f}"] {
+    for pattern in [
+        " ",
+        "order .completed",
+        "order\t",
+        "a.b\n",
+        "a\u{a0}b",
+        "a\u{7f}",
+    ] {
         assert_eq!(
             Pattern::new(pattern),
             Err(PatternError::Whitespace {

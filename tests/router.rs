@@ -38,7 +38,9 @@ fn router(patterns: &[&'static str]) -> EventRouter {
 }
 
 fn chosen<'r>(router: &'r EventRouter, event_type: &str) -> Option<&'r str> {
-    router.pattern_for(event_type).map(|pattern| pattern.as_str())
+    router
+        .pattern_for(event_type)
+        .map(|pattern| pattern.as_str())
 }
 
 #[test]
@@ -103,11 +105,7 @@ fn invalid_pattern_fails_at_registration() {
             pattern: "order..completed".to_owned()
         }
     );
-    assert!(
-        EventRouter::new()
-            .on_service("ta*sk", answer("x"))
-            .is_err()
-    );
+    assert!(EventRouter::new().on_service("ta*sk", answer("x")).is_err());
 }
 
 /// A signed GitHub delivery of `event` with `body`.
@@ -167,8 +165,12 @@ async fn delivery_without_event_type_goes_to_the_fallback() {
         .service(events);
     // No `X-Shopify-Topic`: no event type.
     let body = b"{}";
-    let headers = Shopify.sign(&Secret::new(SECRET), &Message::new(body)).unwrap();
-    let mut request = Request::post("/").body(Full::new(Bytes::from_static(body))).unwrap();
+    let headers = Shopify
+        .sign(&Secret::new(SECRET), &Message::new(body))
+        .unwrap();
+    let mut request = Request::post("/")
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
     request.headers_mut().extend(headers);
     let response = service.oneshot(request).await.unwrap();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -249,7 +251,10 @@ mod handlers {
             ),
         ];
         for (event, body, status, expected) in cases {
-            let response = app().oneshot(github_request::<Body>(event, body)).await.unwrap();
+            let response = app()
+                .oneshot(github_request::<Body>(event, body))
+                .await
+                .unwrap();
             assert_eq!(text(response).await, (status, expected.to_owned()));
         }
     }
@@ -273,7 +278,10 @@ mod handlers {
         let app = Router::new()
             .route_service("/github", events)
             .layer(VerifySignatureLayer::new(GitHub, [SECRET]).unwrap());
-        let response = app.oneshot(github_request::<Body>("star", b"{}")).await.unwrap();
+        let response = app
+            .oneshot(github_request::<Body>("star", b"{}"))
+            .await
+            .unwrap();
         assert_eq!(text(response).await, (StatusCode::OK, "ignored".to_owned()));
     }
 }

@@ -29,8 +29,8 @@ async fn start() -> SocketAddr {
     let events = EventRouter::new()
         .on_service("push", push.with_state(()))
         .unwrap();
-    let routes = Routes::from(axum::Router::new().route_service("/github", events))
-        .add_service(health);
+    let routes =
+        Routes::from(axum::Router::new().route_service("/github", events)).add_service(health);
     let server = Server::builder()
         .accept_http1(true)
         .layer(VerifySignatureLayer::new(GitHub, [SECRET]).unwrap())
@@ -44,7 +44,9 @@ fn signed(uri: String, event: &str, body: Vec<u8>) -> Request<Full<Bytes>> {
     let headers = GitHub
         .sign(&Secret::new(SECRET), &Message::new(&body).event_type(event))
         .unwrap();
-    let mut request = Request::post(uri).body(Full::new(Bytes::from(body))).unwrap();
+    let mut request = Request::post(uri)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
     request.headers_mut().extend(headers);
     request
 }
@@ -55,7 +57,11 @@ async fn signed_webhook_goes_through_layer_and_router_in_a_tonic_server() {
     let client = Client::builder(TokioExecutor::new()).build_http();
 
     let uri = format!("http://{address}/github");
-    let request = signed(uri.clone(), "push", br#"{"ref":"refs/heads/main"}"#.to_vec());
+    let request = signed(
+        uri.clone(),
+        "push",
+        br#"{"ref":"refs/heads/main"}"#.to_vec(),
+    );
     let response = client.request(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -86,7 +92,9 @@ async fn signed_grpc_call_reaches_tonic_health_and_unsigned_does_not() {
     request
         .headers_mut()
         .insert("content-type", "application/grpc".parse().unwrap());
-    request.headers_mut().insert("te", "trailers".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("te", "trailers".parse().unwrap());
     let response = client.request(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let collected = response.into_body().collect().await.unwrap();
@@ -95,7 +103,10 @@ async fn signed_grpc_call_reaches_tonic_health_and_unsigned_does_not() {
         .and_then(|trailers| trailers.get("grpc-status"))
         .cloned();
     // `HealthCheckResponse { status: SERVING }` is field 1 = 1: bytes 08 01.
-    assert_eq!(collected.to_bytes(), Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1]));
+    assert_eq!(
+        collected.to_bytes(),
+        Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1])
+    );
     assert_eq!(grpc_status.as_ref().map(|v| v.as_bytes()), Some(&b"0"[..]));
 
     let request = Request::post(uri)
@@ -104,5 +115,9 @@ async fn signed_grpc_call_reaches_tonic_health_and_unsigned_does_not() {
         .body(Full::new(Bytes::from(frame)))
         .unwrap();
     let response = client.request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "no signature header");
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "no signature header"
+    );
 }

@@ -58,6 +58,10 @@
 //! With axum, add it to a router like any other layer:
 //! `Router::new().route("/webhook", post(handler)).layer(layer)`.
 //!
+//! Handlers can then take the payload typed, with [`WebhookEvent<T>`], and an [`EventRouter`]
+//! sends each delivery to the handler of the most specific event-type [`Pattern`]
+//! (`issues.opened`, `order.*`, `*`); see the [`router`] module.
+//!
 //! # Where to put the layer
 //!
 //! - **Innermost of the body-changing layers.** The signature covers the bytes the sender sent.

@@ -32,6 +32,13 @@ macro_rules! define_rejection {
 
         impl IntoResponse for $name {
             fn into_response(self) -> Response {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(
+                    target: "tower_webhook::rejection",
+                    status = self.status().as_u16(),
+                    reason = %self.body_text(),
+                    "rejecting request"
+                );
                 (self.status(), self.body_text()).into_response()
             }
         }
@@ -74,6 +81,13 @@ macro_rules! define_rejection {
 
         impl IntoResponse for $name {
             fn into_response(self) -> Response {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(
+                    target: "tower_webhook::rejection",
+                    status = self.status().as_u16(),
+                    reason = %self.body_text(),
+                    "rejecting request"
+                );
                 (self.status(), self.body_text()).into_response()
             }
         }

@@ -18,6 +18,13 @@
 //! | [`CustomScheme`] | yours | yours | hex or base64 | optional |
 //!
 //! The same definitions sign outgoing webhooks: [`Scheme::sign`] produces the headers for a body.
+//!
+//! Each scheme also says what a delivery is about ([`Scheme::event`]): GitHub's
+//! `X-GitHub-Event` plus the body's `action` (`issues.opened`), Stripe's and Standard Webhooks'
+//! body `type`, Slack's `event.type` (or `type`), Shopify's `X-Shopify-Topic` with dots for
+//! slashes, the generic scheme's body `event`, and for a [`CustomScheme`] a header or a JSON
+//! field of your choice. [`Verified::event_type`](crate::Verified::event_type) resolves it on
+//! first use; the layer itself never parses the body.
 
 use std::borrow::Cow;
 

@@ -119,6 +119,11 @@ impl Verified {
     /// Resolved on first use, reading only the fields it needs, and kept: the layer itself
     /// never parses the body.
     ///
+    /// GitHub and Shopify name the event in a header they do not sign (`X-GitHub-Event`,
+    /// `X-Shopify-Topic`): whoever replays a captured delivery can relabel it. Handlers that
+    /// decode a typed payload refuse a body of the wrong shape; do not rely on the name alone
+    /// for anything sensitive.
+    ///
     /// # Example
     ///
     /// ```

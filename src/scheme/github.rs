@@ -84,7 +84,7 @@ impl Scheme for GitHub {
     }
 
     /// `{X-GitHub-Event}.{action}` when the payload has an `action` (`issues.opened`), else
-    /// the bare event name (`push`).
+    /// the bare event name (`push`). The header is not signed; the `action` is.
     fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
         #[derive(Deserialize)]
         struct Fields<'a> {

@@ -278,3 +278,24 @@ async fn the_layer_never_resolves_the_event_and_verified_resolves_it_once() {
     assert_eq!(verified.clone().event_type(), Some("pull_request.closed"));
     assert_eq!(scheme.calls.load(Ordering::SeqCst), 1);
 }
+
+mod properties {
+    use http::{HeaderName, HeaderValue};
+    use proptest::prelude::*;
+    use tower_webhook::scheme::{CustomScheme, GitHub, Scheme, Slack, Stripe};
+
+    proptest! {
+        /// Resolving an event from any bytes never panics; it finds nothing or something.
+        #[test]
+        fn any_body_resolves_without_panicking(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            let header = HeaderValue::from_static("issues");
+            let _ = GitHub.event(Some(&header), &GitHub.payload(&body));
+            let _ = Slack.event(None, &Slack.payload(&body));
+            let _ = Stripe.event(None, &body);
+            let custom = CustomScheme::new(HeaderName::from_static("x-sig"))
+                .event_type_field("a.b")
+                .id_field("id");
+            let _ = custom.event(None, &body);
+        }
+    }
+}

@@ -133,3 +133,30 @@ fn parses_through_from_str_and_try_from() {
     assert_eq!(parsed.to_string(), "order.*");
     assert!("a..b".parse::<Pattern>().is_err());
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use tower_webhook::Pattern;
+
+    proptest! {
+        #[test]
+        fn parsing_and_matching_never_panic(pattern in "\\PC{0,24}", event in "\\PC{0,24}") {
+            if let Ok(parsed) = Pattern::new(&pattern) {
+                let _ = parsed.matches(&event);
+            }
+        }
+
+        #[test]
+        fn a_literal_pattern_matches_itself_and_a_star_matches_all(
+            segments in prop::collection::vec("[a-z_]{1,8}", 1..5),
+            event in "[a-z_.]{0,24}",
+        ) {
+            let literal = segments.join(".");
+            prop_assert!(Pattern::new(&literal).unwrap().matches(&literal));
+            prop_assert!(Pattern::new("*").unwrap().matches(&event));
+            let mut starred = segments.clone();
+            starred[0] = "*".to_owned();
+            prop_assert!(Pattern::new(&starred.join(".")).unwrap().matches(&literal));
+        }
+    }
+}

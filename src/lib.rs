@@ -58,6 +58,10 @@
 //! With axum, add it to a router like any other layer:
 //! `Router::new().route("/webhook", post(handler)).layer(layer)`.
 //!
+//! Handlers can then take the payload typed, with [`WebhookEvent<T>`], and an [`EventRouter`]
+//! sends each delivery to the handler of the most specific event-type [`Pattern`]
+//! (`issues.opened`, `order.*`, `*`); see the [`router`] module.
+//!
 //! # Where to put the layer
 //!
 //! - **Innermost of the body-changing layers.** The signature covers the bytes the sender sent.
@@ -83,11 +87,16 @@
 
 mod body;
 mod clock;
+mod envelope;
 mod error;
+pub mod extract;
 mod future;
 mod keyring;
 mod layer;
+mod pattern;
 mod reject;
+pub mod rejection;
+pub mod router;
 pub mod scheme;
 mod secret;
 mod service;
@@ -96,10 +105,14 @@ mod verify;
 
 pub use body::{ResponseBody, VerifiedBody};
 pub use clock::{Clock, SystemClock};
+pub use envelope::{Envelope, Resource};
 pub use error::{BoxError, ConfigError, InvalidSecret, SignError, VerifyError};
+pub use extract::WebhookEvent;
 pub use future::ResponseFuture;
 pub use layer::VerifySignatureLayer;
+pub use pattern::{Pattern, PatternError};
 pub use reject::OnReject;
+pub use router::{EventRouter, EventRouterFuture};
 pub use secret::{Secret, Secrets};
 pub use service::VerifySignature;
 pub use verified::Verified;

@@ -1,11 +1,13 @@
 //! What the layer tells the inner service about a request it let through.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use http::HeaderValue;
 
-use crate::scheme::Scheme;
+use crate::scheme::{EventInfo, Part, Scheme};
 
 /// Proof that a request passed [`VerifySignatureLayer`](crate::VerifySignatureLayer), inserted
 /// into the request's extensions: which scheme and key verified it, its id and timestamp, and
@@ -44,6 +46,8 @@ struct Inner {
     id: Option<Box<str>>,
     timestamp: Option<i64>,
     body: Bytes,
+    event_header: Option<HeaderValue>,
+    event: OnceLock<EventInfo>,
 }
 
 impl Verified {
@@ -53,6 +57,7 @@ impl Verified {
         key_name: Option<Arc<str>>,
         id: Option<Box<str>>,
         timestamp: Option<i64>,
+        event_header: Option<HeaderValue>,
         body: Bytes,
     ) -> Self {
         Self {
@@ -63,6 +68,8 @@ impl Verified {
                 id,
                 timestamp,
                 body,
+                event_header,
+                event: OnceLock::new(),
             }),
         }
     }
@@ -82,12 +89,18 @@ impl Verified {
         self.inner.key_name.as_deref()
     }
 
-    /// The delivery id, when the scheme has one and the request carried it.
+    /// The delivery id: from the scheme's id header when it has one (GitHub's
+    /// `X-GitHub-Delivery`, `webhook-id`…), else from the body (Stripe's `id`, Slack's
+    /// `event_id`, which are read on first use).
     ///
-    /// For [`GitHub`](crate::scheme::GitHub) and [`Shopify`](crate::scheme::Shopify) the id
-    /// header is not signed: fine for idempotency, no proof of origin.
+    /// For [`GitHub`](crate::scheme::GitHub), [`Shopify`](crate::scheme::Shopify) and
+    /// [`Generic`](crate::scheme::Generic) the id header is not signed: fine for idempotency,
+    /// no proof of origin. [`id_is_signed`](Self::id_is_signed) tells which.
     pub fn id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
+        self.inner
+            .id
+            .as_deref()
+            .or_else(|| self.event().id.as_deref())
     }
 
     /// The signed timestamp, in Unix seconds, when the scheme has one.
@@ -98,6 +111,82 @@ impl Verified {
     /// The exact body bytes that were verified (also the inner service's request body).
     pub fn body(&self) -> &Bytes {
         &self.inner.body
+    }
+
+    /// The event type, dot-separated (`issues.opened`, `payment_intent.succeeded`), as the
+    /// scheme defines it (see [`Scheme::event`]).
+    ///
+    /// Resolved on first use, reading only the fields it needs, and kept: the layer itself
+    /// never parses the body.
+    ///
+    /// GitHub and Shopify name the event in a header they do not sign (`X-GitHub-Event`,
+    /// `X-Shopify-Topic`): whoever replays a captured delivery can relabel it. Handlers that
+    /// decode a typed payload refuse a body of the wrong shape; do not rely on the name alone
+    /// for anything sensitive.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_webhook::scheme::{Message, Scheme, Shopify};
+    /// use tower_webhook::{Secret, Verified, VerifiedBody, VerifySignatureLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower::BoxError> {
+    /// let service = ServiceBuilder::new()
+    ///     .layer(VerifySignatureLayer::new(Shopify, ["secret"])?)
+    ///     .service_fn(|request: Request<VerifiedBody>| async move {
+    ///         let verified = request.extensions().get::<Verified>().unwrap();
+    ///         let event_type = verified.event_type().unwrap_or("none").to_owned();
+    ///         Ok::<_, Infallible>(Response::new(event_type))
+    ///     });
+    ///
+    /// let body = br#"{"id":1}"#;
+    /// let message = Message::new(body).event_type("orders.create");
+    /// let mut request = Request::post("/").body(Full::new(Bytes::from_static(body)))?;
+    /// request.headers_mut().extend(Shopify.sign(&Secret::new("secret"), &message)?);
+    /// assert_eq!(request.headers()["x-shopify-topic"], "orders/create");
+    ///
+    /// let response = service.oneshot(request).await?;
+    /// assert_eq!(response.into_body().collect().await?.to_bytes(), "orders.create");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn event_type(&self) -> Option<&str> {
+        self.event().event_type.as_deref()
+    }
+
+    /// The JSON document the delivery carries: the body, or for a form-encoded GitHub or Slack
+    /// delivery the JSON in its `payload` field.
+    pub fn payload(&self) -> Cow<'_, [u8]> {
+        self.inner.scheme.payload(&self.inner.body)
+    }
+
+    fn event(&self) -> &EventInfo {
+        self.inner.event.get_or_init(|| {
+            let scheme = &self.inner.scheme;
+            scheme.event(self.inner.event_header.as_ref(), &self.payload())
+        })
+    }
+}
+
+// Shared with the replay guard, which keys on `id()`.
+impl Verified {
+    /// Whether [`id`](Self::id) is covered by the signature, so that a sender without the
+    /// secret cannot choose it: true for ids in the body (Stripe, Slack) and for id headers the
+    /// scheme signs (Standard Webhooks, a [`CustomScheme`](crate::scheme::CustomScheme) with
+    /// `{id}` in its template); false for GitHub's, Shopify's and the generic scheme's id
+    /// headers, and when there is no id.
+    pub fn id_is_signed(&self) -> bool {
+        if self.inner.id.is_some() {
+            self.inner.scheme.signed_content().contains(&Part::Id)
+        } else {
+            self.id().is_some()
+        }
     }
 }
 

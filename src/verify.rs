@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use hmac::Mac;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::clock::{Clock, SystemClock};
@@ -96,6 +96,12 @@ impl Config {
             signatures: signed.signatures,
             id: signed.id.map(Box::from),
             timestamp,
+            // A reference-counted copy: the event type is resolved later, only if asked for.
+            event_header: self
+                .scheme
+                .event_header()
+                .and_then(|name| headers.get(name))
+                .cloned(),
             suffix,
             received: 0,
             // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
@@ -203,6 +209,7 @@ pub(crate) struct Verification {
     signatures: Signatures,
     id: Option<Box<str>>,
     timestamp: Option<i64>,
+    event_header: Option<HeaderValue>,
     suffix: Vec<u8>,
     received: usize,
     expected: usize,
@@ -280,6 +287,7 @@ impl Verification {
             self.config.keyring.name(key_index),
             self.id,
             self.timestamp,
+            self.event_header,
             body,
         ))
     }

@@ -2,12 +2,13 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::event;
 use super::parse::{Encoding, prefixed_signature, required_header, single_header};
 use super::{
-    Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value, require_id,
-    require_timestamp,
+    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
+    require_id, require_timestamp,
 };
 use crate::error::{ConfigError, SignError, VerifyError};
 
@@ -48,6 +49,16 @@ pub struct CustomScheme {
     id_header: Option<HeaderName>,
     signed_content: Vec<Part>,
     template: Cow<'static, str>,
+    event_type: EventType,
+    id_field: Option<Cow<'static, str>>,
+}
+
+/// Where a [`CustomScheme`] reads the event type.
+#[derive(Debug, Clone)]
+enum EventType {
+    None,
+    Header(HeaderName),
+    Field(Cow<'static, str>),
 }
 
 impl CustomScheme {
@@ -63,7 +74,60 @@ impl CustomScheme {
             id_header: None,
             signed_content: vec![Part::Body],
             template: Cow::Borrowed("{body}"),
+            event_type: EventType::None,
+            id_field: None,
         }
+    }
+
+    /// Reads the event type from this header (replacing any earlier choice).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tower_webhook::scheme::{CustomScheme, Scheme};
+    ///
+    /// let scheme = CustomScheme::new(HeaderName::from_static("x-acme-signature"))
+    ///     .event_type_header(HeaderName::from_static("x-acme-event"));
+    /// let info = scheme.event(Some(&"invoice.paid".parse()?), b"{}");
+    /// assert_eq!(info.event_type.as_deref(), Some("invoice.paid"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn event_type_header(mut self, header: HeaderName) -> Self {
+        self.event_type = EventType::Header(header);
+        self
+    }
+
+    /// Reads the event type from this field of the JSON body (replacing any earlier choice).
+    /// Dots step into nested objects: `event.type` is `{"event": {"type": …}}`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tower_webhook::scheme::{CustomScheme, Scheme};
+    ///
+    /// let scheme = CustomScheme::new(HeaderName::from_static("x-acme-signature"))
+    ///     .event_type_field("meta.kind")
+    ///     .id_field("meta.id");
+    /// let info = scheme.event(None, br#"{"meta":{"kind":"invoice.paid","id":"in_1"}}"#);
+    /// assert_eq!(info.event_type.as_deref(), Some("invoice.paid"));
+    /// assert_eq!(info.id.as_deref(), Some("in_1"));
+    /// ```
+    #[must_use]
+    pub fn event_type_field(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        self.event_type = EventType::Field(path.into());
+        self
+    }
+
+    /// Reads the delivery id from this field of the JSON body (dots step into nested objects),
+    /// for requests without an [id header](Self::id_header). An id from the body is covered by
+    /// the signature.
+    #[must_use]
+    pub fn id_field(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        self.id_field = Some(path.into());
+        self
     }
 
     /// The name recorded in [`Verified`](crate::Verified) and logs (default `"custom"`).
@@ -235,7 +299,35 @@ impl Scheme for CustomScheme {
                 headers.insert(name.clone(), header_value(name, id)?);
             }
         }
+        if let (EventType::Header(name), Some(event_type)) = (&self.event_type, message.event_type)
+        {
+            headers.insert(name.clone(), header_value(name, event_type)?);
+        }
         Ok(())
+    }
+
+    fn event_header(&self) -> Option<&HeaderName> {
+        match &self.event_type {
+            EventType::Header(name) => Some(name),
+            EventType::None | EventType::Field(_) => None,
+        }
+    }
+
+    fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        let event_type = match &self.event_type {
+            EventType::None => None,
+            EventType::Header(_) => header
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+            EventType::Field(path) => event::field_at(payload, path),
+        };
+        EventInfo {
+            event_type,
+            id: self
+                .id_field
+                .as_ref()
+                .and_then(|path| event::field_at(payload, path)),
+        }
     }
 }
 

@@ -2,11 +2,13 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
 
+use super::event::{self, Text};
 use super::parse::{Encoding, prefixed_signature, required_header, single_header};
 use super::{
-    Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
+    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_timestamp,
 };
 use crate::error::{SignError, VerifyError};
@@ -77,5 +79,18 @@ impl Scheme for Generic {
             headers.insert(ID, header_value(&ID, id)?);
         }
         Ok(())
+    }
+
+    /// The body's `event` field (see [`Envelope`](crate::Envelope)).
+    fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        #[derive(Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow)]
+            event: Text<'a>,
+        }
+        EventInfo {
+            event_type: event::read::<Fields<'_>>(payload).and_then(|f| event::owned(f.event)),
+            id: None,
+        }
     }
 }

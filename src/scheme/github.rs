@@ -1,9 +1,14 @@
 //! GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body.
 
-use http::{HeaderMap, HeaderName};
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::event::{self, Text};
 
 use super::parse::{Encoding, prefixed_signature};
-use super::{Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
+use super::{EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
@@ -71,5 +76,33 @@ impl Scheme for GitHub {
             headers.insert(EVENT, header_value(&EVENT, event)?);
         }
         Ok(())
+    }
+
+    fn event_header(&self) -> Option<&HeaderName> {
+        static NAME: HeaderName = EVENT;
+        Some(&NAME)
+    }
+
+    /// `{X-GitHub-Event}.{action}` when the payload has an `action` (`issues.opened`), else
+    /// the bare event name (`push`). The header is not signed; the `action` is.
+    fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        #[derive(Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow)]
+            action: Text<'a>,
+        }
+        let Some(event) = header.and_then(|value| value.to_str().ok()) else {
+            return EventInfo::new();
+        };
+        let action = event::read::<Fields<'_>>(payload).and_then(|fields| fields.action);
+        EventInfo::new().with_event_type(match action {
+            Some(action) => format!("{event}.{action}"),
+            None => event.to_owned(),
+        })
+    }
+
+    /// The JSON in the `payload` field of a form-encoded delivery, or the body itself.
+    fn payload<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        event::form_payload(body)
     }
 }

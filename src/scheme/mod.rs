@@ -18,6 +18,13 @@
 //! | [`CustomScheme`] | yours | yours | hex or base64 | optional |
 //!
 //! The same definitions sign outgoing webhooks: [`Scheme::sign`] produces the headers for a body.
+//!
+//! Each scheme also says what a delivery is about ([`Scheme::event`]): GitHub's
+//! `X-GitHub-Event` plus the body's `action` (`issues.opened`), Stripe's and Standard Webhooks'
+//! body `type`, Slack's `event.type` (or `type`), Shopify's `X-Shopify-Topic` with dots for
+//! slashes, the generic scheme's body `event`, and for a [`CustomScheme`] a header or a JSON
+//! field of your choice. [`Verified::event_type`](crate::Verified::event_type) resolves it on
+//! first use; the layer itself never parses the body.
 
 use std::borrow::Cow;
 
@@ -28,6 +35,7 @@ use crate::error::{ConfigError, InvalidSecret, SignError, VerifyError};
 use crate::secret::Secret;
 
 mod custom;
+mod event;
 mod generic;
 mod github;
 mod parse;
@@ -37,6 +45,7 @@ mod standard;
 mod stripe;
 
 pub use custom::CustomScheme;
+pub use event::EventInfo;
 pub use generic::Generic;
 pub use github::GitHub;
 pub use parse::{Encoding, MAX_SIGNATURE_ENTRIES, Signatures, Tag, Timestamp};
@@ -220,6 +229,31 @@ pub trait Scheme: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The header that names the event type, when the scheme has one (`X-GitHub-Event`).
+    ///
+    /// The layer keeps that header's value (a reference-counted copy; nothing is parsed) so that
+    /// [`event`](Self::event) can read it after the request has moved on.
+    fn event_header(&self) -> Option<&HeaderName> {
+        None
+    }
+
+    /// Finds the event type, and the delivery id when the scheme keeps it in the body, in a
+    /// verified delivery. `header` is the value of [`event_header`](Self::event_header);
+    /// `payload` is the JSON document the delivery carries (see [`payload`](Self::payload)).
+    ///
+    /// [`Verified`](crate::Verified) calls it on first use, at most once per request, never on
+    /// the layer's path. Implementations read only the fields they need.
+    fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        let _ = (header, payload);
+        EventInfo::new()
+    }
+
+    /// The JSON document inside a verified body: the body itself, unless the scheme has
+    /// another encoding (GitHub's form-encoded deliveries carry it in a `payload=` field).
+    fn payload<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        Cow::Borrowed(body)
+    }
+
     /// Signs `message` with `secret` and returns the headers to send with it.
     ///
     /// See [`Message`] for an example.
@@ -261,6 +295,15 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
     }
     fn check(&self) -> Result<(), ConfigError> {
         (**self).check()
+    }
+    fn event_header(&self) -> Option<&HeaderName> {
+        (**self).event_header()
+    }
+    fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        (**self).event(header, payload)
+    }
+    fn payload<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        (**self).payload(body)
     }
 }
 

@@ -1,9 +1,9 @@
 //! Shopify: `X-Shopify-Hmac-Sha256: <base64>` over the body.
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::parse::{Encoding, prefixed_signature};
-use super::{Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
+use super::{EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-shopify-hmac-sha256");
@@ -68,5 +68,18 @@ impl Scheme for Shopify {
             headers.insert(TOPIC, header_value(&TOPIC, &topic)?);
         }
         Ok(())
+    }
+
+    fn event_header(&self) -> Option<&HeaderName> {
+        static NAME: HeaderName = TOPIC;
+        Some(&NAME)
+    }
+
+    /// `X-Shopify-Topic` with its slashes read as dots: `orders/create` → `orders.create`.
+    fn event(&self, header: Option<&HeaderValue>, _payload: &[u8]) -> EventInfo {
+        match header.and_then(|value| value.to_str().ok()) {
+            Some(topic) => EventInfo::new().with_event_type(topic.replace('/', ".")),
+            None => EventInfo::new(),
+        }
     }
 }

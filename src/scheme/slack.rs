@@ -2,11 +2,14 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::event::{self, Text};
 
 use super::parse::{Encoding, prefixed_signature, required_header};
 use super::{
-    Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
+    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_timestamp,
 };
 use crate::error::{SignError, VerifyError};
@@ -67,5 +70,41 @@ impl Scheme for Slack {
         headers.insert(SIGNATURE, header_value(&SIGNATURE, &signature)?);
         headers.insert(TIMESTAMP, timestamp.into());
         Ok(())
+    }
+
+    /// `event.type` inside an `event_callback` (`app_mention`), else the body's `type`
+    /// (`url_verification`, `block_actions`), and `event_id`.
+    fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        #[derive(Deserialize)]
+        struct Inner<'a> {
+            #[serde(borrow, rename = "type")]
+            event_type: Text<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow, rename = "type")]
+            event_type: Text<'a>,
+            #[serde(borrow)]
+            event: Option<Inner<'a>>,
+            #[serde(borrow)]
+            event_id: Text<'a>,
+        }
+        let Some(fields) = event::read::<Fields<'_>>(payload) else {
+            return EventInfo::new();
+        };
+        let inner = fields.event.and_then(|inner| inner.event_type);
+        let event_type = match (fields.event_type, inner) {
+            (Some(outer), Some(inner)) if outer == "event_callback" => Some(inner),
+            (outer, _) => outer,
+        };
+        EventInfo {
+            event_type: event::owned(event_type),
+            id: event::owned(fields.event_id),
+        }
+    }
+
+    /// The JSON in the `payload` field of a form-encoded interaction, or the body itself.
+    fn payload<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        event::form_payload(body)
     }
 }

@@ -3,13 +3,15 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::event::{self, Text};
 use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, check_plain_secret, required_header};
 use super::{
-    Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value, require_id,
-    require_timestamp,
+    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
+    require_id, require_timestamp,
 };
 use crate::error::{InvalidSecret, SignError, VerifyError};
 use crate::secret::Secret;
@@ -166,5 +168,18 @@ impl Scheme for StandardWebhooks {
             return Err(InvalidSecret::new("decodes to an empty key"));
         }
         Ok(key)
+    }
+
+    /// The body's `type`; the id is the signed `webhook-id` header.
+    fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        #[derive(Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow, rename = "type")]
+            event_type: Text<'a>,
+        }
+        EventInfo {
+            event_type: event::read::<Fields<'_>>(payload).and_then(|f| event::owned(f.event_type)),
+            id: None,
+        }
     }
 }

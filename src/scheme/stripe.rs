@@ -2,11 +2,14 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::event::{self, Text};
 
 use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, required_header};
 use super::{
-    Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
+    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_timestamp,
 };
 use crate::error::{SignError, VerifyError};
@@ -99,5 +102,23 @@ impl Scheme for Stripe {
         let value = format!("t={timestamp},v1={}", Encoding::Hex.encode(tag));
         headers.insert(SIGNATURE, header_value(&SIGNATURE, &value)?);
         Ok(())
+    }
+
+    /// The event's `type` and `id`, from the body.
+    fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        #[derive(Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow)]
+            id: Text<'a>,
+            #[serde(borrow, rename = "type")]
+            event_type: Text<'a>,
+        }
+        let Some(fields) = event::read::<Fields<'_>>(payload) else {
+            return EventInfo::new();
+        };
+        EventInfo {
+            event_type: event::owned(fields.event_type),
+            id: event::owned(fields.id),
+        }
     }
 }

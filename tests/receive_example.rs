@@ -163,7 +163,13 @@ async fn the_receiver_answers_json_refusals_and_health() {
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
         json,
-        serde_json::json!({"scheme": "stripe", "id": null, "key": 2, "bytes": body.len()})
+        serde_json::json!({
+            "scheme": "stripe",
+            "id": "evt_1",
+            "key": 2,
+            "bytes": body.len(),
+            "event_type": "charge.succeeded"
+        })
     );
 
     let (status, reason) = send(app.clone(), signed("whsec_new", now - 301, body)).await;

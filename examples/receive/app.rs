@@ -18,7 +18,8 @@ pub struct Accepted {
     pub key: usize,
     /// The body's length in bytes.
     pub bytes: usize,
-    // `event_type` belongs here once typed events land (README, "Typed events").
+    /// The event type the scheme reads (e.g. `issues.opened`), when there is one.
+    pub event_type: Option<String>,
 }
 
 impl Accepted {
@@ -28,6 +29,7 @@ impl Accepted {
             id: verified.id().map(str::to_owned),
             key: verified.key_index() + 1,
             bytes: verified.body().len(),
+            event_type: verified.event_type().map(str::to_owned),
         }
     }
 }

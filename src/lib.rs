@@ -88,6 +88,7 @@ mod future;
 mod keyring;
 mod layer;
 mod reject;
+pub mod replay;
 pub mod scheme;
 mod secret;
 mod service;

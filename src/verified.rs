@@ -101,6 +101,20 @@ impl Verified {
     }
 }
 
+impl Verified {
+    /// Whether the [id](Self::id) is covered by the signature, so that it proves which
+    /// delivery this is: true for [`StandardWebhooks`](crate::scheme::StandardWebhooks) and a
+    /// [`CustomScheme`](crate::scheme::CustomScheme) that signs `{id}`, false for GitHub,
+    /// Shopify and the generic scheme, whose id header anyone can change. See
+    /// [`replay`](crate::replay#signed-and-unsigned-ids).
+    pub fn id_is_signed(&self) -> bool {
+        self.inner
+            .scheme
+            .signed_content()
+            .contains(&crate::scheme::Part::Id)
+    }
+}
+
 impl fmt::Debug for Verified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verified")

@@ -101,9 +101,13 @@ pub enum VerifyError {
     },
     /// The replay guard could not say whether the delivery is new, so it was not accepted
     /// (503; the sender retries later). See [`replay`](crate::replay#when-the-guard-fails).
-    #[error("replay check unavailable: {source}")]
+    ///
+    /// The message says nothing about the store: the reason is in `source`, for your logs,
+    /// not in the response the sender sees.
+    #[error("replay check unavailable; try again later")]
     ReplayGuardUnavailable {
         /// Why the guard failed.
+        #[source]
         source: crate::replay::ReplayError,
     },
 }

@@ -360,9 +360,15 @@ async fn a_failing_store_fails_closed_unless_told_to_fail_open() {
     let (status, error) = send(&closed, request(&standard("msg_1", NOW))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let error = error.unwrap();
+    // The sender learns nothing about the store; the cause is kept for logs.
     assert_eq!(
         error.to_string(),
-        "replay check unavailable: replay store failed: connection refused"
+        "replay check unavailable; try again later"
+    );
+    let source = std::error::Error::source(&error).unwrap();
+    assert_eq!(
+        source.to_string(),
+        "replay store failed: connection refused"
     );
     assert_eq!(handler.calls(), 0);
 

@@ -99,7 +99,9 @@ async fn every_published_vector_is_judged_as_published() {
         if let Some(now) = vector.now {
             layer = layer.clock(move || now);
         }
-        let mut request = Request::post("/").body(Full::new(Bytes::from(body))).unwrap();
+        let mut request = Request::post("/")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
         for (name, value) in &vector.headers {
             request.headers_mut().insert(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),

@@ -445,3 +445,73 @@ async fn concurrent_copies_of_one_delivery_get_in_exactly_once() {
     );
     assert_eq!(handler.calls(), 1);
 }
+
+/// Runs one signed delivery through a layer for `scheme` and returns what `Verified` says.
+async fn verified_by(scheme: impl Scheme, message: Message<'_>) -> (Option<String>, bool) {
+    let headers = scheme.sign(&Secret::new(SECRET), &message).unwrap();
+    let service = ServiceBuilder::new()
+        .layer(
+            VerifySignatureLayer::new(scheme, SECRET)
+                .unwrap()
+                .clock(|| NOW),
+        )
+        .service_fn(|request: Request<VerifiedBody>| async move {
+            let verified = request
+                .extensions()
+                .get::<tower_webhook::Verified>()
+                .unwrap();
+            let answer = format!(
+                "{}|{}",
+                verified.id().unwrap_or(""),
+                verified.id_is_signed()
+            );
+            Ok::<_, BoxError>(Response::new(Full::new(Bytes::from(answer))))
+        });
+    let mut request = Request::post("/")
+        .body(Full::new(Bytes::copy_from_slice(message.body)))
+        .unwrap();
+    request.headers_mut().extend(headers);
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let (id, signed) = std::str::from_utf8(&body).unwrap().split_once('|').unwrap();
+    ((!id.is_empty()).then(|| id.to_owned()), signed == "true")
+}
+
+#[tokio::test]
+async fn an_id_counts_as_signed_only_when_the_signature_covers_it() {
+    use http::HeaderName;
+    use tower_webhook::scheme::{CustomScheme, Generic};
+
+    let message = Message::new(BODY).id("d-1").timestamp(NOW);
+    assert_eq!(
+        verified_by(StandardWebhooks, message).await,
+        (Some("d-1".into()), true)
+    );
+    assert_eq!(
+        verified_by(Generic, message).await,
+        (Some("d-1".into()), false)
+    );
+    let custom = CustomScheme::new(HeaderName::from_static("x-sig"))
+        .timestamp_header(HeaderName::from_static("x-ts"))
+        .id_header(HeaderName::from_static("x-id"));
+    assert_eq!(
+        verified_by(
+            custom
+                .clone()
+                .signed_content("{id}.{timestamp}.{body}")
+                .unwrap(),
+            message
+        )
+        .await,
+        (Some("d-1".into()), true)
+    );
+    assert_eq!(
+        verified_by(
+            custom.signed_content("{timestamp}.{body}").unwrap(),
+            message
+        )
+        .await,
+        (Some("d-1".into()), false)
+    );
+}

@@ -17,8 +17,9 @@ const SHARDS: usize = 64;
 
 /// A [`ReplayGuard`] in this process's memory, for a single replica.
 ///
-/// - **Bounded**: it holds at most `capacity` live ids. Each costs about 60 bytes whatever the
-///   id's length, because ids are kept as a 128-bit digest.
+/// - **Bounded**: it holds at most `capacity` live ids. Each costs roughly 60 to 120 bytes
+///   (depending on how full the tables are) whatever the id's length, because ids are kept as
+///   a 128-bit digest.
 /// - **Expiring**: a record is dropped once its time to live has passed, measured on the
 ///   guard's [`Clock`] (the system clock unless told otherwise).
 /// - **Sharded**: ids are spread over 64 locks, so concurrent requests seldom wait for each

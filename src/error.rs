@@ -91,6 +91,25 @@ pub enum VerifyError {
         /// What the body reported.
         source: Arc<BoxError>,
     },
+    /// The delivery verified, but its id was already accepted inside its lifetime: a replay or
+    /// a duplicate (409 unless the layer's
+    /// [`replay_status`](crate::VerifySignatureLayer::replay_status) says otherwise).
+    #[error("this delivery was already received")]
+    Replayed {
+        /// The status the layer answers replays with.
+        status: StatusCode,
+    },
+    /// The replay guard could not say whether the delivery is new, so it was not accepted
+    /// (503; the sender retries later). See [`replay`](crate::replay#when-the-guard-fails).
+    ///
+    /// The message says nothing about the store: the reason is in `source`, for your logs,
+    /// not in the response the sender sees.
+    #[error("replay check unavailable; try again later")]
+    ReplayGuardUnavailable {
+        /// Why the guard failed.
+        #[source]
+        source: crate::replay::ReplayError,
+    },
 }
 
 impl VerifyError {
@@ -106,6 +125,8 @@ impl VerifyError {
             | Self::TimestampTooOld { .. }
             | Self::TimestampTooNew { .. } => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Replayed { status } => *status,
+            Self::ReplayGuardUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -260,6 +281,18 @@ mod tests {
             ),
             (VerifyError::BodyTooLarge { limit: 1 }, 413),
             (VerifyError::body_read("boom", 1), 400),
+            (
+                VerifyError::Replayed {
+                    status: StatusCode::CONFLICT,
+                },
+                409,
+            ),
+            (
+                VerifyError::ReplayGuardUnavailable {
+                    source: crate::replay::ReplayError::Full { capacity: 1 },
+                },
+                503,
+            ),
         ];
         for (error, status) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");

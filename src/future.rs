@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -14,7 +15,9 @@ use tower_service::Service;
 
 use crate::body::{ResponseBody, VerifiedBody};
 use crate::error::{BoxError, VerifyError};
-use crate::verify::Verification;
+use crate::replay::{Freshness, ReplayCheck, ReplayFuture, ReplayGuard};
+use crate::verified::Verified;
+use crate::verify::{Config, Verification};
 
 pin_project! {
     /// Response future of [`VerifySignature`](crate::VerifySignature).
@@ -45,7 +48,38 @@ pin_project! {
             #[pin]
             future: S::Future,
         },
+        // Verified; waiting for the replay guard to say whether the id is new.
+        Guarding {
+            check: ReplayFuture<Freshness>,
+            pending: Option<Guarded<S>>,
+        },
+        // As `Calling`, for a request whose id was recorded: forgotten again if it fails.
+        CallingRecorded {
+            #[pin]
+            future: S::Future,
+            recorded: Option<Recorded>,
+        },
+        // The handler failed; the guard is dropping the id so the sender's retry gets in.
+        Forgetting {
+            forget: ReplayFuture<()>,
+            outcome: Option<Result<S::Response, S::Error>>,
+        },
     }
+}
+
+/// A verified request waiting for the replay guard.
+struct Guarded<S> {
+    parts: Parts,
+    verified: Verified,
+    inner: S,
+    recorded: Recorded,
+    config: Arc<Config>,
+}
+
+/// The id a request was recorded under.
+struct Recorded {
+    guard: Arc<dyn ReplayGuard>,
+    key: String,
 }
 
 /// What a request in the reading state carries besides its body.
@@ -124,7 +158,25 @@ where
                     } = pending.take().expect("polled after completion");
                     let config = std::sync::Arc::clone(verification.config());
                     let verified = outcome.and_then(|()| verification.finish());
+                    let check = verified.as_ref().ok().and_then(|verified| {
+                        config
+                            .replay
+                            .check(verified, config.tolerance_seconds, &*config.clock)
+                    });
                     match verified {
+                        Ok(verified) if check.is_some() => {
+                            let ReplayCheck { guard, key, ttl } = check.expect("checked above");
+                            state.set(State::Guarding {
+                                check: guard.check_and_record(key.clone(), ttl),
+                                pending: Some(Guarded {
+                                    parts,
+                                    verified,
+                                    inner,
+                                    recorded: Recorded { guard, key },
+                                    config,
+                                }),
+                            });
+                        }
                         Ok(verified) => {
                             let body = VerifiedBody::new(verified.body().clone());
                             let mut request = Request::from_parts(parts, body);
@@ -142,6 +194,73 @@ where
                 StateProj::Calling { future } => {
                     let response = ready!(future.poll(cx))?;
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+                StateProj::Guarding { check, pending } => {
+                    let answer = ready!(check.as_mut().poll(cx));
+                    let Guarded {
+                        parts,
+                        verified,
+                        mut inner,
+                        recorded,
+                        config,
+                    } = pending.take().expect("polled after completion");
+                    let recorded = match answer {
+                        Ok(Freshness::Fresh) => Some(recorded),
+                        Ok(Freshness::Seen) => {
+                            let error = VerifyError::Replayed {
+                                status: config.replay.status,
+                            };
+                            state.set(State::Refused {
+                                response: Some(config.reject(error)),
+                            });
+                            continue;
+                        }
+                        Err(_error) if config.replay.fail_open => {
+                            #[cfg(feature = "tracing")]
+                            tracing::warn!(
+                                target: "tower_webhook",
+                                scheme = verified.scheme(),
+                                reason = %_error,
+                                "replay guard failed; delivery let through unrecorded"
+                            );
+                            None
+                        }
+                        Err(source) => {
+                            let error = VerifyError::ReplayGuardUnavailable { source };
+                            state.set(State::Refused {
+                                response: Some(config.reject(error)),
+                            });
+                            continue;
+                        }
+                    };
+                    let body = VerifiedBody::new(verified.body().clone());
+                    let mut request = Request::from_parts(parts, body);
+                    request.extensions_mut().insert(verified);
+                    let future = inner.call(request);
+                    state.set(State::CallingRecorded { future, recorded });
+                }
+                StateProj::CallingRecorded { future, recorded } => {
+                    let outcome = ready!(future.poll(cx));
+                    let failed = match &outcome {
+                        Ok(response) => response.status().is_server_error(),
+                        Err(_) => true,
+                    };
+                    match recorded.take() {
+                        Some(Recorded { guard, key }) if failed => {
+                            state.set(State::Forgetting {
+                                forget: guard.forget(key),
+                                outcome: Some(outcome),
+                            });
+                        }
+                        _ => return Poll::Ready(outcome.map(|r| r.map(ResponseBody::inner))),
+                    }
+                }
+                StateProj::Forgetting { forget, outcome } => {
+                    // Nothing better to do when forgetting fails: the record expires in time,
+                    // and the handler's own answer is what the sender must see.
+                    let _ = ready!(forget.as_mut().poll(cx));
+                    let outcome = outcome.take().expect("polled after completion");
+                    return Poll::Ready(outcome.map(|r| r.map(ResponseBody::inner)));
                 }
             }
         }

@@ -9,6 +9,7 @@ use tower_layer::Layer;
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::reject::OnReject;
+use crate::replay::ReplayGuard;
 use crate::scheme::Scheme;
 use crate::secret::Secrets;
 use crate::service::VerifySignature;
@@ -81,6 +82,57 @@ impl VerifySignatureLayer {
 
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
+    }
+}
+
+/// Replay protection; see [`replay`](crate::replay).
+impl VerifySignatureLayer {
+    /// Refuses verified deliveries whose id `guard` has already recorded (409 by default).
+    ///
+    /// Only signed ids are used (see [`Verified::id_is_signed`](crate::Verified::id_is_signed))
+    /// unless [`trust_unsigned_ids`](Self::trust_unsigned_ids) is on. See the
+    /// [`replay`](crate::replay) module for an example, and for what is recorded and when.
+    pub fn replay_guard(mut self, guard: impl ReplayGuard) -> Self {
+        self.config_mut().replay.guard = Some(Arc::new(guard));
+        self
+    }
+
+    /// The status for a replayed delivery (default `409 Conflict`). Some senders stop retrying
+    /// only on 2xx; others count a 4xx as "do not retry": pick what your sender expects.
+    pub fn replay_status(mut self, status: http::StatusCode) -> Self {
+        self.config_mut().replay.status = status;
+        self
+    }
+
+    /// Also keys the replay guard on ids the signature does not cover (GitHub's
+    /// `X-GitHub-Delivery`, Shopify's `X-Shopify-Webhook-Id`, the generic `X-Webhook-ID`);
+    /// default off. These stop a sender's duplicates and redeliveries, but not an attacker,
+    /// who can replay a captured delivery under a fresh id.
+    pub fn trust_unsigned_ids(mut self, trust: bool) -> Self {
+        self.config_mut().replay.trust_unsigned_ids = trust;
+        self
+    }
+
+    /// How long ids are recorded for schemes without a signed timestamp (default 24 h).
+    /// Schemes with one keep each id for as long as its timestamp stays in the window.
+    pub fn replay_ttl(mut self, ttl: Duration) -> Self {
+        self.config_mut().replay.ttl_without_timestamp = ttl;
+        self
+    }
+
+    /// How much longer than its window an id is recorded, to cover replicas whose clocks
+    /// disagree (default 60 s).
+    pub fn replay_skew_margin(mut self, margin: Duration) -> Self {
+        self.config_mut().replay.skew_margin = margin;
+        self
+    }
+
+    /// Lets deliveries through, unrecorded, when the replay guard fails (default off: they are
+    /// refused with 503 and the sender retries). See
+    /// [`replay`](crate::replay#when-the-guard-fails) for why failing closed is the default.
+    pub fn fail_open_on_replay_guard_error(mut self, fail_open: bool) -> Self {
+        self.config_mut().replay.fail_open = fail_open;
+        self
     }
 }
 

@@ -81,6 +81,8 @@
 //! [tolerance](VerifySignatureLayer::tolerance) (300 s by default, both ways) away from the
 //! layer's [`Clock`]. Keep servers on NTP. Inside the window a captured delivery can be sent
 //! again; GitHub and Shopify sign no timestamp at all, and their delivery ids are not signed.
+//! A [replay guard](replay) ([`replay_guard`](VerifySignatureLayer::replay_guard)) remembers
+//! accepted delivery ids and refuses a second copy with 409.
 #![warn(missing_docs, rust_2018_idioms, missing_debug_implementations)]
 #![deny(unreachable_pub, unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -96,6 +98,7 @@ mod layer;
 mod pattern;
 mod reject;
 pub mod rejection;
+pub mod replay;
 pub mod router;
 pub mod scheme;
 mod secret;

@@ -180,7 +180,7 @@ impl Verified {
     /// secret cannot choose it: true for ids in the body (Stripe, Slack) and for id headers the
     /// scheme signs (Standard Webhooks, a [`CustomScheme`](crate::scheme::CustomScheme) with
     /// `{id}` in its template); false for GitHub's, Shopify's and the generic scheme's id
-    /// headers, and when there is no id.
+    /// headers, and when there is no id. See [`replay`](crate::replay#signed-and-unsigned-ids).
     pub fn id_is_signed(&self) -> bool {
         if self.inner.id.is_some() {
             self.inner.scheme.signed_content().contains(&Part::Id)

@@ -34,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) max_body_size: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) on_reject: Option<Arc<dyn OnReject>>,
+    pub(crate) replay: crate::replay::ReplaySettings,
 }
 
 impl Config {
@@ -56,6 +57,7 @@ impl Config {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             clock: Arc::new(SystemClock),
             on_reject: None,
+            replay: crate::replay::ReplaySettings::default(),
         })
     }
 
@@ -157,6 +159,7 @@ impl fmt::Debug for Config {
             .field("tolerance_seconds", &self.tolerance_seconds)
             .field("max_body_size", &self.max_body_size)
             .field("on_reject", &self.on_reject.as_ref().map(|_| ".."))
+            .field("replay_guard", &self.replay.guard.as_ref().map(|_| ".."))
             .finish_non_exhaustive()
     }
 }

@@ -83,6 +83,9 @@
 
 mod body;
 mod clock;
+#[cfg(feature = "send")]
+#[cfg_attr(docsrs, doc(cfg(feature = "send")))]
+pub mod deliver;
 mod error;
 mod future;
 mod keyring;
@@ -91,6 +94,9 @@ mod reject;
 pub mod scheme;
 mod secret;
 mod service;
+#[cfg(feature = "sign")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
+pub mod sign;
 mod verified;
 mod verify;
 
@@ -100,6 +106,11 @@ pub use error::{BoxError, ConfigError, InvalidSecret, SignError, VerifyError};
 pub use future::ResponseFuture;
 pub use layer::VerifySignatureLayer;
 pub use reject::OnReject;
+#[cfg(feature = "sign")]
+pub use secret::RandomnessUnavailable;
+pub use secret::SecretFormat;
 pub use secret::{Secret, Secrets};
 pub use service::VerifySignature;
+#[cfg(feature = "sign")]
+pub use sign::SignRequestLayer;
 pub use verified::Verified;

@@ -1,6 +1,5 @@
 //! New secrets for new endpoints, and safe ways to show or store one.
 
-use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::Secret;
@@ -43,7 +42,9 @@ impl SecretFormat {
         }
     }
 
+    #[cfg(any(feature = "sign", test))]
     fn write(self, bytes: &[u8]) -> String {
+        use base64::Engine as _;
         match self {
             Self::Whsec => format!(
                 "whsec_{}",

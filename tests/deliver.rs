@@ -280,3 +280,32 @@ async fn signing_failures_are_not_retried() {
     assert_eq!(failed.report().attempts, 1);
     assert!(failed.to_string().contains("signing limit"), "{failed}");
 }
+
+#[tokio::test]
+async fn the_policy_works_alone_with_tower_retry() {
+    use tower::retry::RetryLayer;
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&calls);
+    let always_unavailable = tower::service_fn(move |_request: Request<Full<Bytes>>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            Ok::<_, BoxError>(response)
+        }
+    });
+    let service = ServiceBuilder::new()
+        .layer(RetryLayer::new(
+            DeliveryPolicy::new()
+                .max_attempts(3)
+                .base_delay(Duration::from_millis(1)),
+        ))
+        .service(always_unavailable);
+    for round in 1..=2 {
+        let request = Request::post("/").body(Full::new(Bytes::new())).unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // Each request gets its own three attempts: the count does not carry over.
+        assert_eq!(calls.load(Ordering::SeqCst), 3 * round);
+    }
+}

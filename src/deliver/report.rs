@@ -30,7 +30,8 @@ pub struct Attempt {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DeliveryReport {
-    /// The delivery id every attempt was signed with.
+    /// The [`DeliveryId`] the attempts were signed with (unless the request came with its own
+    /// id header, which the signing layer keeps instead).
     pub id: DeliveryId,
     /// The last attempt's status, if the receiver answered it.
     pub status: Option<StatusCode>,

@@ -89,6 +89,9 @@
 
 mod body;
 mod clock;
+#[cfg(feature = "send")]
+#[cfg_attr(docsrs, doc(cfg(feature = "send")))]
+pub mod deliver;
 mod envelope;
 mod error;
 pub mod extract;
@@ -103,6 +106,9 @@ pub mod router;
 pub mod scheme;
 mod secret;
 mod service;
+#[cfg(feature = "sign")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
+pub mod sign;
 mod verified;
 mod verify;
 
@@ -116,6 +122,11 @@ pub use layer::VerifySignatureLayer;
 pub use pattern::{Pattern, PatternError};
 pub use reject::OnReject;
 pub use router::{EventRouter, EventRouterFuture};
+#[cfg(feature = "sign")]
+pub use secret::RandomnessUnavailable;
+pub use secret::SecretFormat;
 pub use secret::{Secret, Secrets};
 pub use service::VerifySignature;
+#[cfg(feature = "sign")]
+pub use sign::SignRequestLayer;
 pub use verified::Verified;

@@ -5,6 +5,12 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+mod generate;
+
+#[cfg(feature = "sign")]
+pub use generate::RandomnessUnavailable;
+pub use generate::SecretFormat;
+
 /// One webhook secret, exactly as the provider shows it (e.g. `whsec_…` or GitHub's secret).
 ///
 /// How it becomes an HMAC key is the scheme's business: Standard Webhooks base64-decodes what

@@ -1,0 +1,349 @@
+//! The `webhook` binary, run as a user would, against local servers.
+#![cfg(feature = "cli")]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::Router;
+use axum::routing::post;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http_body_util::Full;
+use tower::{BoxError, ServiceBuilder, ServiceExt, service_fn};
+use tower_webhook::scheme::{Generic, StandardWebhooks};
+use tower_webhook::{VerifiedBody, VerifySignatureLayer};
+
+const SECRET: &str = "a long random secret";
+
+async fn webhook(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_webhook"))
+            .args(args)
+            .env_remove("WEBHOOK_SECRET")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `/ok` accepts, `/flaky` fails once then accepts, `/bad` refuses with 400; all behind a
+/// verifier for the generic scheme, so unsigned or badly signed requests get 401.
+async fn receiver() -> SocketAddr {
+    let flaky_calls = Arc::new(AtomicU32::new(0));
+    let router = Router::new()
+        .route("/ok", post(|| async { StatusCode::OK }))
+        .route(
+            "/flaky",
+            post(move || {
+                let call = flaky_calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if call == 0 {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        )
+        .route(
+            "/bad",
+            post(|| async { (StatusCode::BAD_REQUEST, "unknown event type\n") }),
+        )
+        .layer(VerifySignatureLayer::new(Generic, SECRET).unwrap());
+    support::serve(router).await
+}
+
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tower-webhook-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_delivers_a_signed_webhook() {
+    let addr = receiver().await;
+    let output = webhook(args(&[
+        "send",
+        &format!("http://{addr}/ok"),
+        "--scheme",
+        "generic",
+        "--secret",
+        SECRET,
+        "--payload",
+        r#"{"event":"order.completed"}"#,
+    ]))
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("200 OK after 1 attempt"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_with_the_wrong_secret_fails_with_the_receivers_reason() {
+    let addr = receiver().await;
+    let output = webhook(args(&[
+        "send",
+        &format!("http://{addr}/ok"),
+        "--scheme",
+        "generic",
+        "--secret",
+        "not the secret",
+        "--payload",
+        "{}",
+    ]))
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("401 Unauthorized"), "{message}");
+    assert!(message.contains("signature does not match"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_to_an_unreachable_host_fails_after_the_retries() {
+    let addr = support::closed_port();
+    let output = webhook(args(&[
+        "send",
+        &format!("http://{addr}/hook"),
+        "--scheme",
+        "github",
+        "--secret",
+        SECRET,
+        "--payload",
+        "{}",
+        "--retries",
+        "2",
+        "--backoff-ms",
+        "1",
+    ]))
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("could not deliver"), "{message}");
+    assert!(message.contains("after 3 attempts"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_before_sending() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["send", "http://127.0.0.1:9/", "--payload", "{nope"],
+            "not valid JSON",
+        ),
+        (&["send", "https://example.com/", "--payload", "{}"], "only"),
+        (&["send", "not a url", "--payload", "{}"], "not a valid URL"),
+        (&["send", "/relative", "--payload", "{}"], "needs `http://`"),
+        (
+            &[
+                "send",
+                "http://127.0.0.1:9/",
+                "--payload-file",
+                "/nonexistent/p.json",
+            ],
+            "cannot read",
+        ),
+    ];
+    for (given, expected) in cases {
+        let mut list = args(given);
+        list.extend(args(&["--scheme", "github", "--secret", SECRET]));
+        let output = webhook(list).await;
+        assert_eq!(output.status.code(), Some(2), "{given:?}");
+        assert!(
+            stderr(&output).contains(expected),
+            "{given:?}: {}",
+            stderr(&output)
+        );
+    }
+    let output = webhook(args(&[
+        "send",
+        "http://127.0.0.1:9/",
+        "--scheme",
+        "standard-webhooks",
+        "--secret",
+        "whsec_not base64!",
+        "--payload",
+        "{}",
+    ]))
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("secret #1 is not base64"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_reports_a_mix_of_outcomes_and_fails_when_any_failed() {
+    let addr = receiver().await;
+    let closed = support::closed_port();
+    let file = temp_file(
+        "batch.json",
+        &format!(
+            r#"[
+              {{"url": "http://{addr}/ok", "payload": {{"event": "a"}}}},
+              {{"url": "http://{addr}/flaky", "payload": {{"event": "b"}}}},
+              {{"url": "http://{addr}/bad", "payload": {{"event": "c"}}}},
+              {{"url": "http://{closed}/hook", "payload": {{"event": "d"}}, "retries": 1}}
+            ]"#
+        ),
+    );
+    let output = webhook(args(&[
+        "batch",
+        file.to_str().unwrap(),
+        "--scheme",
+        "generic",
+        "--secret",
+        SECRET,
+        "--concurrency",
+        "2",
+        "--backoff-ms",
+        "1",
+    ]))
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let table = stdout(&output);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("#  URL"), "{table}");
+    let row = |n: usize| rows[n].split_whitespace().collect::<Vec<_>>();
+    assert_eq!(row(1)[2..4], ["200", "1"], "{table}");
+    assert_eq!(row(2)[2..4], ["200", "2"], "{table}");
+    assert_eq!(row(3)[2..4], ["400", "1"], "{table}");
+    assert!(
+        rows[3].contains("FAILED: refused: 400 Bad Request: unknown event type"),
+        "{table}"
+    );
+    assert_eq!(row(4)[2..4], ["-", "2"], "{table}");
+    assert!(rows[4].contains("FAILED:"), "{table}");
+    assert!(table.contains("2 delivered, 2 failed"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_succeeds_when_everything_is_delivered() {
+    let addr = receiver().await;
+    let file = temp_file(
+        "batch-ok.json",
+        &format!(
+            r#"[{{"url": "http://{addr}/ok", "scheme": "generic", "secret": "{SECRET}", "payload": [1, 2]}}]"#
+        ),
+    );
+    let output = webhook(args(&["batch", file.to_str().unwrap()])).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("1 delivered, 0 failed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_refuses_bad_files_before_sending_anything() {
+    let cases = [
+        ("not-json.json", "[{", "not a valid batch file"),
+        ("not-list.json", r#"{"url": "x"}"#, "not a valid batch file"),
+        ("empty.json", "[]", "lists no deliveries"),
+        (
+            "bad-url.json",
+            r#"[{"url": "ftp://x/", "payload": {}, "scheme": "github", "secret": "s"}]"#,
+            "delivery #1: `ftp://x/`",
+        ),
+        (
+            "no-secret.json",
+            r#"[{"url": "http://127.0.0.1:9/", "payload": {}, "scheme": "github"}]"#,
+            "no `secret`",
+        ),
+        (
+            "bad-scheme.json",
+            r#"[{"url": "http://127.0.0.1:9/", "payload": {}, "scheme": "nope", "secret": "s"}]"#,
+            "unknown scheme `nope`",
+        ),
+    ];
+    for (name, contents, expected) in cases {
+        let file = temp_file(name, contents);
+        let output = webhook(args(&["batch", file.to_str().unwrap()])).await;
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&output).contains(expected),
+            "{name}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_new_prints_a_usable_secret_and_its_fingerprint() {
+    let output = webhook(args(&["secret", "new", "--scheme", "standard-webhooks"])).await;
+    assert!(output.status.success());
+    let secret = stdout(&output).trim().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(VerifySignatureLayer::new(StandardWebhooks, secret.as_str()).is_ok());
+    let fingerprint = tower_webhook::Secret::new(secret.as_str()).fingerprint();
+    assert!(
+        stderr(&output).contains(&fingerprint),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains(&secret));
+
+    let output = webhook(args(&["secret", "new", "--scheme", "github"])).await;
+    let secret = stdout(&output).trim().to_owned();
+    assert_eq!(secret.len(), 64);
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_prints_headers_a_verifier_accepts() {
+    let payload = r#"{"type":"invoice.paid"}"#;
+    let file = temp_file("payload.json", payload);
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let output = webhook(args(&[
+        "sign",
+        "--scheme",
+        "standard-webhooks",
+        "--secret",
+        secret,
+        "--payload-file",
+        file.to_str().unwrap(),
+        "--id",
+        "msg_cli_1",
+    ]))
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut headers = HeaderMap::new();
+    for line in stdout(&output).lines() {
+        let (name, value) = line.split_once(": ").unwrap();
+        headers.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    assert_eq!(headers["webhook-id"], "msg_cli_1");
+    let verifier = ServiceBuilder::new()
+        .layer(VerifySignatureLayer::new(StandardWebhooks, secret).unwrap())
+        .service(service_fn(|_: Request<VerifiedBody>| async {
+            Ok::<_, BoxError>(http::Response::new(Full::new(Bytes::new())))
+        }));
+    let mut request = Request::post("/")
+        .body(Full::new(Bytes::from(payload)))
+        .unwrap();
+    *request.headers_mut() = headers;
+    let response = verifier.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

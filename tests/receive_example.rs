@@ -59,6 +59,8 @@ fn flags_parse_with_defaults() {
     assert_eq!(options.now, Some(1_700_000_000));
     assert_eq!(options.max_body, Some(1024));
     assert_eq!(options.addr.port(), 8080);
+    assert!(!options.replay);
+    assert!(run(&["--scheme", "github", "--secret", "s", "--replay"]).replay);
 
     for (name, scheme) in [
         ("stripe", SchemeName::Stripe),
@@ -220,6 +222,34 @@ async fn the_receiver_reports_ids_and_tolerance() {
     assert_eq!(json["scheme"], "standard-webhooks");
     assert_eq!(json["key"], 1);
     assert_eq!(json["bytes"], 2);
+}
+
+#[tokio::test]
+async fn replay_turns_on_the_in_memory_guard() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let now = 1_700_000_000;
+    let delivery = || {
+        let headers = StandardWebhooks
+            .sign(
+                &Secret::new(secret),
+                &Message::new(b"{}").id("msg_once").timestamp(now),
+            )
+            .unwrap();
+        let mut request = Request::post("/webhook").body(Body::from("{}")).unwrap();
+        request.headers_mut().extend(headers);
+        request
+    };
+    let base = ["--scheme", "standard-webhooks", "--secret", secret, "--now"];
+    let now_text = now.to_string();
+
+    let without = app::app(&run(&[&base[..], &[now_text.as_str()]].concat())).unwrap();
+    assert_eq!(send(without.clone(), delivery()).await.0, StatusCode::OK);
+    assert_eq!(send(without, delivery()).await.0, StatusCode::OK);
+
+    let with = app::app(&run(&[&base[..], &[now_text.as_str(), "--replay"]].concat())).unwrap();
+    assert_eq!(send(with.clone(), delivery()).await.0, StatusCode::OK);
+    let (status, reason) = send(with, delivery()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reason}");
 }
 
 #[test]

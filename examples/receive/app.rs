@@ -3,6 +3,7 @@
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
+use tower_webhook::replay::MemoryReplayGuard;
 use tower_webhook::{ConfigError, Secrets, Verified, VerifyError, VerifySignatureLayer};
 
 use super::options::Options;
@@ -63,6 +64,13 @@ pub fn app(options: &Options) -> Result<Router, ConfigError> {
     }
     if let Some(now) = options.now {
         layer = layer.clock(move || now);
+    }
+    if options.replay {
+        let mut guard = MemoryReplayGuard::new(100_000);
+        if let Some(now) = options.now {
+            guard = guard.clock(move || now);
+        }
+        layer = layer.replay_guard(guard);
     }
     Ok(Router::new()
         .route("/webhook", post(webhook))

@@ -9,7 +9,7 @@ use tower_webhook::scheme::{Generic, GitHub, Scheme, Shopify, Slack, StandardWeb
 pub const USAGE: &str = "\
 usage: cargo run --example receive -- --scheme <SCHEME> --secret S [--secret S2 ...]
                                       [--tolerance SECS] [--now UNIX_SECS]
-                                      [--max-body BYTES] [--addr 127.0.0.1:PORT]
+                                      [--max-body BYTES] [--addr 127.0.0.1:PORT] [--replay]
 
   --scheme      github | stripe | slack | standard-webhooks | shopify | generic
   --secret      a signing secret, exactly as the provider shows it; repeat it for rotation
@@ -17,6 +17,7 @@ usage: cargo run --example receive -- --scheme <SCHEME> --secret S [--secret S2 
   --now         verify as if the time were this (Unix seconds), to replay captured deliveries
   --max-body    the largest body accepted, in bytes (default 10485760)
   --addr        where to listen (default 127.0.0.1:3000)
+  --replay      refuse a second delivery of an id already accepted (409), in memory
 
 POST /webhook answers 200 with JSON when the delivery verifies, and the refusal's status and
 reason otherwise. GET /health answers 200.";
@@ -30,6 +31,7 @@ pub struct Options {
     pub now: Option<i64>,
     pub max_body: Option<usize>,
     pub addr: SocketAddr,
+    pub replay: bool,
 }
 
 /// The schemes the receiver knows by name.
@@ -84,11 +86,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut now = None;
     let mut max_body = None;
     let mut addr = SocketAddr::from(([127, 0, 0, 1], 3000));
+    let mut replay = false;
 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(Command::Help);
+        }
+        if arg == "--replay" {
+            replay = true;
+            continue;
         }
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => {
@@ -162,5 +169,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         now,
         max_body,
         addr,
+        replay,
     }))
 }

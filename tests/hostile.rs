@@ -726,3 +726,112 @@ fn an_id_the_verifier_would_refuse_is_never_signed() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_correct_signature_under_another_version_label_is_refused() {
+    // A downgrade: the right tag relabelled as a version this crate does not verify (or an
+    // older, weaker one) must not pass, and an unknown label alone is "no supported signature".
+    for case in cases() {
+        let signed = case.signed();
+        let value = signed[case.signature].to_str().unwrap();
+        let relabelled = match case.name() {
+            "github" | "generic" => value.replacen("sha256=", "sha1=", 1),
+            "stripe" => value.replacen(",v1=", ",v0=", 1),
+            "slack" => value.replacen("v0=", "v1=", 1),
+            "standard-webhooks" => value.replacen("v1,", "v1a,", 1),
+            "shopify" => format!("sha256={value}"),
+            _ => value.replacen("v2=", "v1=", 1),
+        };
+        let mut headers = signed.clone();
+        headers.insert(case.signature, HeaderValue::from_str(&relabelled).unwrap());
+        let polled = Arc::new(AtomicUsize::new(0));
+        let outcome = send(case.layer(), headers, unread_body(&polled)).await;
+        assert_eq!(outcome.calls, 0, "{}", case.name());
+        assert_eq!(polled.load(Ordering::SeqCst), 0, "{}", case.name());
+        match case.name() {
+            // Shopify's header has no label: a prefixed value is simply not base64 of 32 bytes.
+            "shopify" => assert_eq!(outcome.status, StatusCode::BAD_REQUEST),
+            name => {
+                assert_eq!(outcome.status, StatusCode::UNAUTHORIZED, "{name}");
+                assert!(
+                    matches!(
+                        outcome.error,
+                        Some(VerifyError::NoSupportedSignature { .. })
+                    ),
+                    "{name}: {}",
+                    outcome.reason()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_unread() {
+    for case in cases() {
+        let mut headers = case.signed();
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(1025));
+        let polled = Arc::new(AtomicUsize::new(0));
+        let outcome = send(
+            case.layer().max_body_size(1024),
+            headers,
+            unread_body(&polled),
+        )
+        .await;
+        assert_eq!(outcome.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", case.name());
+        assert_eq!(polled.load(Ordering::SeqCst), 0, "{}", case.name());
+    }
+}
+
+#[tokio::test]
+async fn refusals_and_debug_output_never_show_the_secret_or_the_expected_signature() {
+    for case in cases() {
+        let signed = case.signed();
+        let expected = signed[case.signature].to_str().unwrap().to_owned();
+        // The tag part alone, in the scheme's encoding, whatever its label.
+        let tag = expected
+            .trim_end_matches('=')
+            .rsplit(['=', ','])
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(tag.len() >= 40, "{}: {tag}", case.name());
+
+        let layer = case.layer();
+        let mut shown = vec![format!("{layer:?}")];
+        let service = ServiceBuilder::new()
+            .layer(layer)
+            .service(counting_service(Arc::new(AtomicUsize::new(0))));
+
+        // Forged, stale, truncated, oversized: every refusal's message, Debug and body.
+        let mut forged = signed.clone();
+        let wrong = expected.replace(&tag[..8], "00000000");
+        forged.insert(case.signature, HeaderValue::from_str(&wrong).unwrap());
+        let mut attempts = vec![
+            (forged, full(BODY)),
+            (signed.clone(), full(b"tampered body")),
+            (signed.clone(), full(&BODY[..10])),
+        ];
+        let mut missing = signed.clone();
+        missing.remove(case.signature);
+        attempts.push((missing, full(BODY)));
+        for (headers, body) in attempts {
+            let mut request = Request::post("/webhook").body(body).unwrap();
+            *request.headers_mut() = headers;
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_ne!(response.status(), StatusCode::OK);
+            let error = response.extensions().get::<VerifyError>().unwrap().clone();
+            shown.push(error.to_string());
+            shown.push(format!("{error:?}"));
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            shown.push(String::from_utf8_lossy(&body).into_owned());
+        }
+        for text in &shown {
+            assert!(!text.contains(case.secret), "{}: {text}", case.name());
+            assert!(!text.contains(&tag), "{}: {text}", case.name());
+        }
+    }
+}

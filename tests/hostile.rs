@@ -778,7 +778,12 @@ async fn a_declared_length_over_the_limit_is_refused_unread() {
             unread_body(&polled),
         )
         .await;
-        assert_eq!(outcome.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", case.name());
+        assert_eq!(
+            outcome.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{}",
+            case.name()
+        );
         assert_eq!(polled.load(Ordering::SeqCst), 0, "{}", case.name());
     }
 }

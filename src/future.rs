@@ -19,6 +19,11 @@ use crate::replay::{Freshness, ReplayCheck, ReplayFuture, ReplayGuard};
 use crate::verified::Verified;
 use crate::verify::{Config, Verification};
 
+/// How many body frames one poll reads before it yields. A body that is always ready (an
+/// endless run of empty frames, say) would otherwise keep the task busy forever, and no timeout
+/// around the layer could fire.
+const FRAMES_PER_POLL: usize = 64;
+
 pin_project! {
     /// Response future of [`VerifySignature`](crate::VerifySignature).
     pub struct ResponseFuture<S, B>
@@ -125,6 +130,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
+        let mut frames = 0;
         loop {
             match state.as_mut().project() {
                 StateProj::Refused { response } => {
@@ -132,6 +138,11 @@ where
                     return Poll::Ready(Ok(response.map(ResponseBody::refusal)));
                 }
                 StateProj::Reading { mut body, pending } => {
+                    if frames == FRAMES_PER_POLL {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    frames += 1;
                     let verification = &mut pending
                         .as_mut()
                         .expect("polled after completion")

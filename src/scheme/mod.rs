@@ -307,10 +307,15 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
     }
 }
 
+/// A header value the verifying side can read back: visible ASCII (and tabs) only. `HeaderValue`
+/// itself also takes bytes above 0x7F, which every verifier here refuses.
 pub(crate) fn header_value(name: &HeaderName, value: &str) -> Result<HeaderValue, SignError> {
-    HeaderValue::from_str(value).map_err(|_| SignError::InvalidHeaderValue {
-        header: name.clone(),
-    })
+    HeaderValue::from_str(value)
+        .ok()
+        .filter(|value| value.to_str().is_ok())
+        .ok_or_else(|| SignError::InvalidHeaderValue {
+            header: name.clone(),
+        })
 }
 
 pub(crate) fn require_id<'a>(message: &Message<'a>, scheme: &str) -> Result<&'a str, SignError> {

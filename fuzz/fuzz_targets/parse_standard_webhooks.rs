@@ -1,0 +1,11 @@
+#![no_main]
+//! `Scheme::parse` for the standard_webhooks scheme: never a panic, and what it returns is in the headers.
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use tower_webhook_fuzz::{Subject, fuzz_parse, standard_webhooks};
+
+static SUBJECT: LazyLock<Subject> = LazyLock::new(standard_webhooks);
+
+fuzz_target!(|data: &[u8]| fuzz_parse(&SUBJECT, data));

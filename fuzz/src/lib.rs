@@ -1,0 +1,590 @@
+//! Shared pieces of the fuzz targets: reading structured input out of libFuzzer's bytes, the
+//! schemes under test, a body that arrives the way the input says, and the properties checked.
+
+use std::collections::VecDeque;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use tower_layer::Layer;
+use tower_service::Service;
+use tower_webhook::scheme::{
+    CustomScheme, Encoding, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks,
+    Stripe,
+};
+use tower_webhook::{Secret, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
+
+/// Reads values out of the fuzzer's bytes; past the end, everything reads as zero or empty.
+pub struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Self { data }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((first, rest)) => {
+                self.data = rest;
+                *first
+            }
+            None => 0,
+        }
+    }
+
+    pub fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.byte(), self.byte()])
+    }
+
+    pub fn i16(&mut self) -> i16 {
+        i16::from_le_bytes([self.byte(), self.byte()])
+    }
+
+    /// Up to `u16::MAX` bytes, length first.
+    pub fn bytes(&mut self) -> &'a [u8] {
+        let len = usize::from(self.u16()).min(self.data.len());
+        let (taken, rest) = self.data.split_at(len);
+        self.data = rest;
+        taken
+    }
+
+    /// Up to 255 bytes, length first.
+    pub fn short_bytes(&mut self) -> &'a [u8] {
+        let len = usize::from(self.byte()).min(self.data.len());
+        let (taken, rest) = self.data.split_at(len);
+        self.data = rest;
+        taken
+    }
+
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.data)
+    }
+}
+
+/// A scheme under test: the scheme, the headers it reads, and how it encodes signatures.
+pub struct Subject {
+    pub scheme: Arc<dyn Scheme>,
+    pub headers: Vec<HeaderName>,
+    pub encoding: Encoding,
+    pub secrets: [&'static str; 2],
+}
+
+fn names(names: &[&'static str]) -> Vec<HeaderName> {
+    names
+        .iter()
+        .map(|name| HeaderName::from_static(name))
+        .collect()
+}
+
+pub fn github() -> Subject {
+    Subject {
+        scheme: Arc::new(GitHub),
+        headers: names(&["x-hub-signature-256", "x-github-delivery", "x-github-event"]),
+        encoding: Encoding::Hex,
+        secrets: ["first secret", "second secret"],
+    }
+}
+
+pub fn stripe() -> Subject {
+    Subject {
+        scheme: Arc::new(Stripe),
+        headers: names(&["stripe-signature"]),
+        encoding: Encoding::Hex,
+        secrets: ["whsec_first", "whsec_second"],
+    }
+}
+
+pub fn slack() -> Subject {
+    Subject {
+        scheme: Arc::new(Slack),
+        headers: names(&["x-slack-signature", "x-slack-request-timestamp"]),
+        encoding: Encoding::Hex,
+        secrets: ["first secret", "second secret"],
+    }
+}
+
+pub fn standard_webhooks() -> Subject {
+    Subject {
+        scheme: Arc::new(StandardWebhooks),
+        headers: names(&[
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "svix-id",
+            "svix-timestamp",
+            "svix-signature",
+        ]),
+        encoding: Encoding::Base64,
+        secrets: [
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        ],
+    }
+}
+
+pub fn shopify() -> Subject {
+    Subject {
+        scheme: Arc::new(Shopify),
+        headers: names(&[
+            "x-shopify-hmac-sha256",
+            "x-shopify-webhook-id",
+            "x-shopify-topic",
+        ]),
+        encoding: Encoding::Base64,
+        secrets: ["first secret", "second secret"],
+    }
+}
+
+pub fn generic() -> Subject {
+    Subject {
+        scheme: Arc::new(Generic),
+        headers: names(&["x-webhook-signature", "x-webhook-timestamp", "x-webhook-id"]),
+        encoding: Encoding::Hex,
+        secrets: ["first secret", "second secret"],
+    }
+}
+
+pub fn custom() -> Subject {
+    let scheme = CustomScheme::new(HeaderName::from_static("x-acme-signature"))
+        .named("acme")
+        .signature_prefix("v2=")
+        .encoding(Encoding::Base64)
+        .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
+        .id_header(HeaderName::from_static("x-acme-delivery"))
+        .signed_content("{id}:{timestamp}:{body}")
+        .expect("a valid template");
+    Subject {
+        scheme: Arc::new(scheme),
+        headers: names(&["x-acme-signature", "x-acme-timestamp", "x-acme-delivery"]),
+        encoding: Encoding::Base64,
+        secrets: ["first secret", "second secret"],
+    }
+}
+
+/// Every scheme, in the order the `layer` target picks them by its first byte.
+pub fn subjects() -> Vec<Subject> {
+    vec![
+        github(),
+        stripe(),
+        slack(),
+        standard_webhooks(),
+        shopify(),
+        generic(),
+        custom(),
+    ]
+}
+
+/// Arbitrary headers, mostly with the names the scheme reads (repeats included).
+fn arbitrary_headers(subject: &Subject, input: &mut Input<'_>, headers: &mut HeaderMap) {
+    let count = input.byte() % 8;
+    for _ in 0..count {
+        let pick = input.byte();
+        let name = if pick < 0xF0 {
+            subject.headers[usize::from(pick) % subject.headers.len()].clone()
+        } else {
+            match HeaderName::from_bytes(input.short_bytes()) {
+                Ok(name) => name,
+                Err(_) => continue,
+            }
+        };
+        if let Ok(value) = HeaderValue::from_bytes(input.bytes()) {
+            headers.append(name, value);
+        }
+    }
+}
+
+/// The `parse_*` targets: a scheme's header parser never panics, and what it returns is what
+/// the headers hold.
+pub fn fuzz_parse(subject: &Subject, data: &[u8]) {
+    let mut input = Input::new(data);
+    if input.byte() & 1 == 1 {
+        return round_trip(subject, &mut input);
+    }
+    let mut headers = HeaderMap::new();
+    arbitrary_headers(subject, &mut input, &mut headers);
+    match subject.scheme.parse(&headers) {
+        Ok(signed) => {
+            let count = signed.signatures.len();
+            assert!((1..=8).contains(&count), "{count} signatures");
+            let texts: Vec<String> = headers
+                .values()
+                .filter_map(|value| value.to_str().ok())
+                .map(|text| match subject.encoding {
+                    Encoding::Hex => text.to_ascii_lowercase(),
+                    _ => text.to_owned(),
+                })
+                .collect();
+            for tag in signed.signatures.as_slice() {
+                let encoded = subject.encoding.encode(tag);
+                assert!(
+                    texts.iter().any(|text| text.contains(&encoded)),
+                    "a signature that is in no header"
+                );
+            }
+            if let Some(timestamp) = signed.timestamp {
+                let raw = timestamp.raw();
+                assert!(!raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()));
+                let digits = raw.trim_start_matches('0');
+                let digits = if digits.is_empty() { "0" } else { digits };
+                assert_eq!(digits, timestamp.unix_seconds().to_string());
+            }
+            if let Some(id) = signed.id {
+                assert!(
+                    texts_of(&headers).any(|text| text == id),
+                    "an id in no header"
+                );
+            }
+        }
+        Err(error) => check_error(&error),
+    }
+}
+
+fn texts_of(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers.values().filter_map(|value| value.to_str().ok())
+}
+
+fn check_error(error: &VerifyError) {
+    let status = error.status().as_u16();
+    assert!(matches!(status, 400 | 401 | 413), "status {status}");
+    assert!(!error.to_string().is_empty());
+    assert_eq!(error.to_response().status(), error.status());
+}
+
+/// What `sign` writes, `parse` reads back: the same timestamp and id, one signature.
+fn round_trip(subject: &Subject, input: &mut Input<'_>) {
+    let secret = Secret::new(subject.secrets[usize::from(input.byte() & 1)]);
+    let timestamp = i64::from_le_bytes(std::array::from_fn(|_| input.byte())) & i64::MAX;
+    let id = String::from_utf8_lossy(input.short_bytes()).into_owned();
+    let body = input.rest();
+    let message = Message::new(body).id(&id).timestamp(timestamp);
+    let Ok(headers) = subject.scheme.sign(&secret, &message) else {
+        // Only an id that cannot be a header value may fail.
+        let readable = id.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+        assert!(!readable, "signing {id:?} failed");
+        return;
+    };
+    let signed = subject
+        .scheme
+        .parse(&headers)
+        .expect("what sign writes parses");
+    assert_eq!(signed.signatures.len(), 1);
+    if let Some(parsed) = signed.timestamp {
+        assert_eq!(parsed.unix_seconds(), timestamp);
+    }
+    if let Some(parsed) = signed.id {
+        assert_eq!(parsed, id);
+    }
+}
+
+/// One step of a request body.
+enum Step {
+    Data(Bytes),
+    Trailers,
+    Pending,
+    Error,
+}
+
+/// A request body that arrives in the chunks, pauses, trailers and errors the input chose.
+pub struct ScriptedBody {
+    steps: VecDeque<Step>,
+    hint: Option<u64>,
+}
+
+impl Body for ScriptedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.steps.pop_front() {
+            None => Poll::Ready(None),
+            Some(Step::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Some(Step::Trailers) => Poll::Ready(Some(Ok(Frame::trailers(HeaderMap::new())))),
+            Some(Step::Error) => Poll::Ready(Some(Err(std::io::Error::other("connection reset")))),
+            Some(Step::Pending) => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.hint {
+            Some(exact) => SizeHint::with_exact(exact),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+/// The inner service: answers 200 and records what it was given.
+#[derive(Clone)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<(Verified, Bytes)>>>,
+}
+
+impl Service<Request<VerifiedBody>> for Recorder {
+    type Response = Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<VerifiedBody>) -> Self::Future {
+        let verified = request
+            .extensions()
+            .get::<Verified>()
+            .expect("the layer inserts Verified")
+            .clone();
+        let body = read_now(request.into_body());
+        self.seen.lock().unwrap().push((verified, body));
+        std::future::ready(Ok(Response::new("ok".to_owned())))
+    }
+}
+
+fn read_now(body: VerifiedBody) -> Bytes {
+    let mut body = std::pin::pin!(body);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut collected = Vec::new();
+    while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+        if let Ok(data) = frame.expect("infallible").into_data() {
+            collected.extend_from_slice(&data);
+        }
+    }
+    collected.into()
+}
+
+pub const NOW: i64 = 1_700_000_000;
+pub const LIMIT: usize = 4096;
+const TOLERANCE_SECONDS: i64 = 300;
+
+/// One layer per scheme, built once.
+pub struct Layers {
+    subjects: Vec<(Subject, VerifySignatureLayer)>,
+}
+
+impl Layers {
+    pub fn new() -> Self {
+        let subjects = subjects()
+            .into_iter()
+            .map(|subject| {
+                let layer = VerifySignatureLayer::new(Arc::clone(&subject.scheme), subject.secrets)
+                    .expect("valid secrets")
+                    .clock(|| NOW)
+                    .tolerance(std::time::Duration::from_secs(TOLERANCE_SECONDS as u64))
+                    .max_body_size(LIMIT);
+                (subject, layer)
+            })
+            .collect();
+        Self { subjects }
+    }
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The `layer` target: the whole layer, fed arbitrary or signed-then-tampered headers and a
+/// body in arbitrary chunks. Never a panic or a hang; a request reaches the inner service
+/// exactly when it is answered 200; what reaches it is the body as sent and re-verifies with
+/// the scheme's own `sign`; an untampered, fresh, well-sized delivery is always accepted.
+pub fn fuzz_layer(layers: &Layers, data: &[u8]) {
+    let mut input = Input::new(data);
+    let (subject, layer) = &layers.subjects[usize::from(input.byte()) % layers.subjects.len()];
+    let flags = input.byte();
+    let body_bytes = Bytes::copy_from_slice(input.bytes());
+
+    let mut headers = HeaderMap::new();
+    let mut untampered = false;
+    if flags & 1 == 1 {
+        let which = usize::from(input.byte() % 3);
+        let secret = Secret::new(match which {
+            0 | 1 => subject.secrets[which],
+            _ => "a secret nobody configured",
+        });
+        let offset = i64::from(input.i16() % 400);
+        let id = String::from_utf8_lossy(input.short_bytes()).into_owned();
+        let message = Message::new(&body_bytes).id(&id).timestamp(NOW + offset);
+        if let Ok(signed) = subject.scheme.sign(&secret, &message) {
+            headers = signed;
+            untampered = which < 2 && offset.abs() <= TOLERANCE_SECONDS;
+        }
+        let mutations = input.byte() % 4;
+        for _ in 0..mutations {
+            untampered &= !tamper(subject, &mut input, &mut headers);
+        }
+    } else {
+        arbitrary_headers(subject, &mut input, &mut headers);
+    }
+
+    match (flags >> 1) & 3 {
+        0 => {}
+        1 => {
+            headers.insert(http::header::CONTENT_LENGTH, body_bytes.len().into());
+        }
+        2 => {
+            let declared = u64::from_le_bytes(std::array::from_fn(|_| input.byte()));
+            headers.insert(http::header::CONTENT_LENGTH, declared.into());
+            untampered &= declared == body_bytes.len() as u64;
+        }
+        _ => {
+            if let Ok(value) = HeaderValue::from_bytes(input.short_bytes()) {
+                headers.insert(http::header::CONTENT_LENGTH, value);
+                untampered = false;
+            }
+        }
+    }
+
+    let mut steps = VecDeque::new();
+    let mut rest = body_bytes.clone();
+    let mut failed = false;
+    while !rest.is_empty() {
+        let control = input.byte();
+        match control {
+            0xF0..=0xF7 => steps.push_back(Step::Pending),
+            0xF8..=0xFB => steps.push_back(Step::Trailers),
+            0xFC => {
+                steps.push_back(Step::Error);
+                failed = true;
+                break;
+            }
+            _ => {}
+        }
+        let len = if input.is_empty() {
+            rest.len()
+        } else {
+            (usize::from(input.u16()) % 1500).min(rest.len())
+        };
+        steps.push_back(Step::Data(rest.split_to(len)));
+    }
+    untampered &= !failed && body_bytes.len() <= LIMIT;
+    let hint = match flags >> 3 & 3 {
+        1 => Some(body_bytes.len() as u64),
+        2 => Some(u64::from(input.u16())),
+        _ => None,
+    };
+    if let Some(hint) = hint {
+        untampered &= hint <= LIMIT as u64;
+    }
+
+    let mut request = Request::post("/webhook")
+        .body(ScriptedBody { steps, hint })
+        .expect("a valid request");
+    *request.headers_mut() = headers.clone();
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut service = layer.layer(Recorder {
+        seen: Arc::clone(&seen),
+    });
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(Service::<Request<ScriptedBody>>::poll_ready(&mut service, &mut cx).is_ready());
+    let mut future = std::pin::pin!(service.call(request));
+    let mut polls = 0;
+    let response = loop {
+        if let Poll::Ready(response) = future.as_mut().poll(&mut cx) {
+            break response.expect("infallible");
+        }
+        polls += 1;
+        assert!(polls < 100_000, "the layer never finished a ready body");
+    };
+
+    let seen = seen.lock().unwrap();
+    match seen.as_slice() {
+        [] => {
+            let error = response
+                .extensions()
+                .get::<VerifyError>()
+                .expect("a refusal carries its error");
+            check_error(error);
+            assert_eq!(response.status(), error.status());
+            assert!(!untampered, "a valid delivery was refused: {error}");
+        }
+        [(verified, body)] => {
+            assert_eq!(response.status(), 200);
+            assert!(!failed, "a body that failed was accepted");
+            assert_eq!(body, &body_bytes, "the inner service got other bytes");
+            assert_eq!(verified.body(), &body_bytes);
+            assert!(body.len() <= LIMIT);
+            resigns(subject, &headers, verified);
+        }
+        _ => panic!("the inner service was called twice"),
+    }
+}
+
+/// Changes the headers; returns whether the signed request may have stopped being valid.
+fn tamper(subject: &Subject, input: &mut Input<'_>, headers: &mut HeaderMap) -> bool {
+    let name = subject.headers[usize::from(input.byte()) % subject.headers.len()].clone();
+    match input.byte() % 4 {
+        0 => {
+            if let Ok(value) = HeaderValue::from_bytes(input.bytes()) {
+                headers.append(name, value);
+            }
+        }
+        1 => {
+            headers.remove(&name);
+        }
+        2 => {
+            if let Some(value) = headers.get(&name) {
+                let mut bytes = value.as_bytes().to_vec();
+                if !bytes.is_empty() {
+                    let at = usize::from(input.u16()) % bytes.len();
+                    bytes[at] ^= input.byte().max(1);
+                    match HeaderValue::from_bytes(&bytes) {
+                        Ok(value) => {
+                            headers.insert(name, value);
+                        }
+                        Err(_) => return false,
+                    }
+                }
+            }
+        }
+        _ => {
+            if let Ok(value) = HeaderValue::from_bytes(input.bytes()) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    true
+}
+
+/// An accepted request re-verifies: signing its body, id and timestamp with the key that
+/// matched reproduces a signature the request carried.
+fn resigns(subject: &Subject, headers: &HeaderMap, verified: &Verified) {
+    let secret = Secret::new(subject.secrets[verified.key_index()]);
+    let mut message = Message::new(verified.body());
+    if let Some(id) = verified.id() {
+        message = message.id(id);
+    }
+    if let Some(timestamp) = verified.timestamp() {
+        message = message.timestamp(timestamp);
+    }
+    let resigned = subject
+        .scheme
+        .sign(&secret, &message)
+        .expect("an accepted request can be signed again");
+    let expected = subject.scheme.parse(&resigned).expect("sign output parses");
+    let sent = subject
+        .scheme
+        .parse(headers)
+        .expect("accepted headers parse");
+    let tag = expected.signatures.as_slice()[0];
+    assert!(
+        sent.signatures.as_slice().contains(&tag),
+        "accepted, but signing again gives a signature the request did not carry"
+    );
+}

@@ -189,10 +189,7 @@ where
                             });
                         }
                         Ok(verified) => {
-                            let body = VerifiedBody::new(verified.body().clone());
-                            let mut request = Request::from_parts(parts, body);
-                            request.extensions_mut().insert(verified);
-                            let future = inner.call(request);
+                            let future = inner.call(verified_request(parts, verified));
                             state.set(State::Calling { future });
                         }
                         Err(error) => {
@@ -244,10 +241,7 @@ where
                             continue;
                         }
                     };
-                    let body = VerifiedBody::new(verified.body().clone());
-                    let mut request = Request::from_parts(parts, body);
-                    request.extensions_mut().insert(verified);
-                    let future = inner.call(request);
+                    let future = inner.call(verified_request(parts, verified));
                     state.set(State::CallingRecorded { future, recorded });
                 }
                 StateProj::CallingRecorded { future, recorded } => {
@@ -276,4 +270,12 @@ where
             }
         }
     }
+}
+
+/// The request the inner service sees: the verified bytes as its body, and the proof.
+fn verified_request(parts: Parts, verified: Verified) -> Request<VerifiedBody> {
+    let body = VerifiedBody::new(verified.body().clone());
+    let mut request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(verified);
+    request
 }

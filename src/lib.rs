@@ -87,6 +87,9 @@
 #![deny(unreachable_pub, unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+mod macros;
+
 mod body;
 mod clock;
 #[cfg(feature = "send")]

@@ -273,7 +273,7 @@ impl State {
         Ok(())
     }
 
-    fn finish(self) -> Result<Verified, VerifyError> {
+    fn finish(self: Box<Self>) -> Result<Verified, VerifyError> {
         let mut matched = None;
         for (index, mut mac) in self.macs.into_iter().enumerate() {
             mac.update(&self.suffix);

@@ -186,7 +186,7 @@ impl Setup {
         let request = self.request(size, pieces);
         let (allocations, status) = count(|| {
             let mut cx = Context::from_waker(Waker::noop());
-            assert!(self.service.poll_ready(&mut cx).is_ready());
+            assert!(Service::<Request<Chunks>>::poll_ready(&mut self.service, &mut cx).is_ready());
             let mut future = pin!(self.service.call(request));
             loop {
                 if let Poll::Ready(response) = future.as_mut().poll(&mut cx) {

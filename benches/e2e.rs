@@ -131,6 +131,9 @@ async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
     stream.write_all(body).await.expect("writes");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("reads");
+    if std::env::var_os("E2E_SHOW_RESPONSES").is_some() {
+        println!("{}", String::from_utf8_lossy(&response));
+    }
     let status = String::from_utf8_lossy(&response[..12.min(response.len())]).into_owned();
     status[9..12].parse().expect("a status line")
 }
@@ -178,7 +181,12 @@ fn main() {
         .expect("runtime");
     let servers: Vec<(&str, SocketAddr)> = runtime.block_on(async {
         let mut servers = Vec::new();
+        // `E2E_SERVERS=layer,bare` serves (and loads) only those.
+        let only = std::env::var("E2E_SERVERS").unwrap_or_default();
         for (name, router) in routers() {
+            if !only.is_empty() && !only.split(',').any(|wanted| wanted == name) {
+                continue;
+            }
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
             let addr = listener.local_addr().expect("bound");
             tokio::spawn(async move { axum::serve(listener, router).await });
@@ -207,27 +215,48 @@ fn main() {
     println!(
         "wrk -t1 -c{connections} -d{seconds}s, {rounds} rounds, server: axum on one tokio worker"
     );
+    // `E2E_SIZES=1k` or `E2E_SIZES=64k` runs only that size.
+    let sizes = std::env::var("E2E_SIZES").unwrap_or_default();
     for (label, size) in [("1k", 1024), ("64k", 64 * 1024)] {
+        if !sizes.is_empty() && !sizes.split(',').any(|wanted| wanted == label) {
+            continue;
+        }
         let script = directory.join(format!("{label}.lua"));
         std::fs::write(&script, lua_script(&body(size))).expect("writes script");
         let mut results: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for round in 0..rounds {
-            for (index, (name, addr)) in servers.iter().enumerate() {
+            // Each round starts with the next server, so none is always first or last.
+            for step in 0..servers.len() {
+                let index = (round as usize + step) % servers.len();
+                let (name, addr) = &servers[index];
                 std::thread::sleep(Duration::from_millis(200));
                 let rate = run_wrk(*addr, &script, seconds, connections);
                 println!("  round {round} {label} {name:<8} {rate:>10.0} req/s");
                 results[index].push(rate);
             }
         }
-        let medians: Vec<f64> = results.into_iter().map(median).collect();
-        for ((name, _), rate) in servers.iter().zip(&medians) {
+        // Ratios within each round (the three runs of a round are seconds apart, so they share
+        // the machine's load), then the median over rounds.
+        let per_round = |a: usize, b: usize| {
+            median(
+                results[a]
+                    .iter()
+                    .zip(&results[b])
+                    .map(|(x, y)| x / y)
+                    .collect(),
+            )
+        };
+        for ((name, _), rates) in servers.iter().zip(&results) {
+            let rate = median(rates.clone());
             println!("e2e {label} {name:<8} {rate:>10.0} req/s (median)");
         }
-        let (bare, layer, by_hand) = (medians[0], medians[1], medians[2]);
+        if servers.len() < 3 {
+            continue;
+        }
+        let (layer_over_bare, layer_over_by_hand) = (per_round(1, 0), per_round(1, 2));
         println!(
-            "e2e-ratio {label} layer/bare {:.3} layer/by-hand {:.3}",
-            layer / bare,
-            layer / by_hand
+            "e2e-ratio {label} layer/bare {layer_over_bare:.3} layer/by-hand {layer_over_by_hand:.3} \
+             (median of per-round ratios)"
         );
     }
     let _ = std::fs::remove_dir_all(&directory);

@@ -42,6 +42,27 @@ pub(crate) fn sign_parts(
     Ok(finalize(mac))
 }
 
+/// One request's HMAC states, one per secret in secret order.
+///
+/// The first is kept inline: with a single secret, the usual case, a request allocates
+/// nothing for its HMAC state.
+pub(crate) struct Macs {
+    first: HmacSha256,
+    rest: Vec<HmacSha256>,
+}
+
+impl Macs {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.first.update(bytes);
+        self.rest.iter_mut().for_each(|mac| mac.update(bytes));
+    }
+
+    /// The states, in secret order.
+    pub(crate) fn into_iter(self) -> impl Iterator<Item = HmacSha256> {
+        std::iter::once(self.first).chain(self.rest)
+    }
+}
+
 /// One pre-keyed HMAC state per secret, cloned for each request.
 #[derive(Clone)]
 pub(crate) struct Keyring {
@@ -82,8 +103,15 @@ impl Keyring {
     }
 
     /// Fresh HMAC states for one request, in secret order.
-    pub(crate) fn macs(&self) -> Vec<HmacSha256> {
-        self.keys.iter().map(|key| key.mac.clone()).collect()
+    pub(crate) fn macs(&self) -> Macs {
+        let (first, rest) = self
+            .keys
+            .split_first()
+            .expect("a keyring has at least one secret");
+        Macs {
+            first: first.mac.clone(),
+            rest: rest.iter().map(|key| key.mac.clone()).collect(),
+        }
     }
 
     pub(crate) fn name(&self, index: usize) -> Option<Arc<str>> {

@@ -10,9 +10,9 @@ use subtle::{Choice, ConstantTimeEq};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, VerifyError};
-use crate::keyring::{HmacSha256, Keyring, finalize};
+use crate::keyring::{Keyring, Macs, finalize};
 use crate::reject::OnReject;
-use crate::scheme::{Part, Scheme, Signatures, SignedHeaders};
+use crate::scheme::{Part, Scheme, Signatures, SignedHeaders, Tag};
 use crate::secret::Secrets;
 use crate::verified::Verified;
 
@@ -85,14 +85,14 @@ impl Config {
 
         let content = self.scheme.signed_content();
         let mut macs = self.keyring.macs();
-        let mut prefix = |bytes: &[u8]| macs.iter_mut().for_each(|mac| mac.update(bytes));
+        let mut prefix = |bytes: &[u8]| macs.update(bytes);
         feed(&content[..self.body_at], &signed, &mut prefix)?;
         let mut suffix = Vec::new();
         feed(&content[self.body_at + 1..], &signed, &mut |bytes| {
             suffix.extend_from_slice(bytes)
         })?;
 
-        Ok(Verification {
+        Ok(Verification(Box::new(State {
             config: Arc::clone(self),
             macs,
             signatures: signed.signatures,
@@ -111,7 +111,7 @@ impl Config {
                 n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
             }),
             body: Collected::Empty,
-        })
+        })))
     }
 
     fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {
@@ -205,10 +205,26 @@ fn collect_many(body: &mut Collected, expected: usize) -> &mut BytesMut {
     }
 }
 
+/// Constant-time equality of two tags, a word at a time: no branch and no early exit
+/// depends on their bytes, and only the final word goes through `subtle`'s barrier.
+fn tags_equal(a: &Tag, b: &Tag) -> Choice {
+    let mut difference = 0u64;
+    for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let word = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+        difference |= word(a) ^ word(b);
+    }
+    difference.ct_eq(&0)
+}
+
 /// One request on its way through: the body is hashed and kept as it arrives.
-pub(crate) struct Verification {
+///
+/// Boxed: the state is large (HMAC states, up to eight signatures) and the request future
+/// moves what it holds several times before the body arrives; a pointer moves for free.
+pub(crate) struct Verification(Box<State>);
+
+struct State {
     config: Arc<Config>,
-    macs: Vec<HmacSha256>,
+    macs: Macs,
     signatures: Signatures,
     id: Option<Box<str>>,
     timestamp: Option<i64>,
@@ -228,11 +244,23 @@ enum Collected {
 
 impl Verification {
     pub(crate) fn config(&self) -> &Arc<Config> {
-        &self.config
+        &self.0.config
     }
 
     /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
-    pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
+    pub(crate) fn update(&mut self, chunk: impl Buf) -> Result<(), VerifyError> {
+        self.0.update(chunk)
+    }
+
+    /// Compares every signature with every secret's tag, in constant time, and on a match
+    /// returns what the inner service will see.
+    pub(crate) fn finish(self) -> Result<Verified, VerifyError> {
+        self.0.finish()
+    }
+}
+
+impl State {
+    fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
         let len = chunk.remaining();
         if len == 0 {
             return Ok(());
@@ -245,7 +273,7 @@ impl Verification {
         self.received += len;
         if let Collected::Empty = self.body {
             let bytes = chunk.copy_to_bytes(len);
-            self.macs.iter_mut().for_each(|mac| mac.update(&bytes));
+            self.macs.update(&bytes);
             self.body = Collected::One(bytes);
             return Ok(());
         }
@@ -257,20 +285,18 @@ impl Verification {
             chunk.advance(n);
         }
         let new = &buffer[buffer.len() - len..];
-        self.macs.iter_mut().for_each(|mac| mac.update(new));
+        self.macs.update(new);
         Ok(())
     }
 
-    /// Compares every signature with every secret's tag, in constant time, and on a match
-    /// returns what the inner service will see.
-    pub(crate) fn finish(self) -> Result<Verified, VerifyError> {
+    fn finish(self: Box<Self>) -> Result<Verified, VerifyError> {
         let mut matched = None;
         for (index, mut mac) in self.macs.into_iter().enumerate() {
             mac.update(&self.suffix);
             let tag = finalize(mac);
             let mut hit = Choice::from(0);
             for signature in self.signatures.as_slice() {
-                hit |= tag.ct_eq(signature);
+                hit |= tags_equal(&tag, signature);
             }
             if bool::from(hit) && matched.is_none() {
                 matched = Some(index);
@@ -311,7 +337,7 @@ mod tests {
         let mut verification = config.begin(&headers, None).unwrap();
         verification.update(Bytes::from_static(b"a")).unwrap();
         verification.update(Bytes::from_static(b"b")).unwrap();
-        match &verification.body {
+        match &verification.0.body {
             Collected::Many(buffer) => {
                 assert_eq!(&buffer[..], b"ab");
                 assert!(

@@ -222,21 +222,34 @@ pub(crate) fn decode_hex_tag(text: &str) -> Option<Tag> {
     if text.len() != 64 {
         return None;
     }
+    // One table look-up per digit and a single validity check at the end: this runs on every
+    // request, and a branch per digit costs as much as hashing a few hundred body bytes.
     let mut tag = [0u8; 32];
+    let mut invalid = 0u8;
     for (byte, pair) in tag.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+        let (high, low) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        invalid |= (high | low) & 0xf0;
+        *byte = (high << 4) | (low & 0x0f);
     }
-    Some(tag)
+    (invalid == 0).then_some(tag)
 }
 
-fn hex_digit(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+/// The value of each hex digit, and `0xff` for every other byte.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Decodes standard, padded base64 of exactly 32 bytes.
 pub(crate) fn decode_base64_tag(text: &str) -> Option<Tag> {

@@ -1,0 +1,263 @@
+//! End to end over loopback: axum served three ways, loaded by `wrk` for a fixed time.
+//!
+//! - `layer`: `VerifySignatureLayer` (GitHub scheme) in front of a handler that takes the body;
+//! - `by-hand`: verification written inside the handler, the way it usually is: read the body to
+//!   `Bytes`, HMAC it, compare with the decoded header;
+//! - `bare`: the same handler with no verification at all.
+//!
+//! `cargo bench --bench e2e` needs `wrk` (Debian: `apt-get install -y wrk`). It runs every
+//! server × body size `E2E_ROUNDS` times (default 3, interleaved so each server sees the same
+//! load from the rest of the machine) for `E2E_SECONDS` (default 5) each, and prints medians.
+//! Only 127.0.0.1 is used. Without `--bench` it sends one request to each server and exits.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower_webhook::scheme::{GitHub, Message, Scheme};
+use tower_webhook::{Secret, VerifySignatureLayer};
+
+const SECRET: &str = "It's a Secret to Everybody";
+
+async fn take_body(body: Bytes) -> StatusCode {
+    std::hint::black_box(&body);
+    StatusCode::OK
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn decode_hex(text: &[u8]) -> Option<[u8; 32]> {
+    let mut tag = [0; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (byte, pair) in tag.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = hex_value(pair[0])? << 4 | hex_value(pair[1])?;
+    }
+    Some(tag)
+}
+
+/// What a handler that verifies by itself does: body to `Bytes`, HMAC, constant-time compare.
+async fn verify_by_hand(headers: HeaderMap, body: Bytes) -> StatusCode {
+    let Some(tag) = headers
+        .get("x-hub-signature-256")
+        .and_then(|value| value.as_bytes().strip_prefix(b"sha256="))
+        .and_then(decode_hex)
+    else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).expect("any key");
+    mac.update(&body);
+    match mac.verify_slice(&tag) {
+        Ok(()) => take_body(body).await,
+        Err(_) => StatusCode::UNAUTHORIZED,
+    }
+}
+
+fn routers() -> [(&'static str, Router); 3] {
+    let layer = VerifySignatureLayer::new(GitHub, SECRET).expect("valid secret");
+    [
+        ("bare", Router::new().route("/webhook", post(take_body))),
+        (
+            "layer",
+            Router::new()
+                .route("/webhook", post(take_body))
+                .layer(layer),
+        ),
+        (
+            "by-hand",
+            Router::new().route("/webhook", post(verify_by_hand)),
+        ),
+    ]
+}
+
+/// A printable body (letters only, so it sits in a Lua long string as it is).
+fn body(size: usize) -> Vec<u8> {
+    b"abcdefghijklmnopqrstuvwxyz"
+        .iter()
+        .copied()
+        .cycle()
+        .take(size)
+        .collect()
+}
+
+fn signature(body: &[u8]) -> String {
+    let headers = GitHub
+        .sign(&Secret::new(SECRET), &Message::new(body))
+        .expect("signs");
+    headers["x-hub-signature-256"]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+fn lua_script(body: &[u8]) -> String {
+    format!(
+        "wrk.method = \"POST\"\n\
+         wrk.path = \"/webhook\"\n\
+         wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         wrk.headers[\"X-Hub-Signature-256\"] = \"{}\"\n\
+         wrk.body = [[{}]]\n",
+        signature(body),
+        std::str::from_utf8(body).expect("letters")
+    )
+}
+
+/// One request over a raw HTTP/1.1 connection; the status code.
+async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         X-Hub-Signature-256: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        signature(body),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    stream.write_all(body).await.expect("writes");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reads");
+    if std::env::var_os("E2E_SHOW_RESPONSES").is_some() {
+        println!("{}", String::from_utf8_lossy(&response));
+    }
+    let status = String::from_utf8_lossy(&response[..12.min(response.len())]).into_owned();
+    status[9..12].parse().expect("a status line")
+}
+
+/// Requests per second reported by `wrk`, failing on any non-2xx answer or socket error.
+fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections: u32) -> f64 {
+    let output = Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s")])
+        .arg("-s")
+        .arg(script)
+        .arg(format!("http://{addr}/webhook"))
+        .output()
+        .expect("`wrk` runs (apt-get install -y wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {text}");
+    assert!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "wrk saw errors: {text}"
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in: {text}"))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let benching = std::env::args().any(|arg| arg == "--bench");
+    // One worker: `wrk` takes the other core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let servers: Vec<(&str, SocketAddr)> = runtime.block_on(async {
+        let mut servers = Vec::new();
+        // `E2E_SERVERS=layer,bare` serves (and loads) only those.
+        let only = std::env::var("E2E_SERVERS").unwrap_or_default();
+        for (name, router) in routers() {
+            if !only.is_empty() && !only.split(',').any(|wanted| wanted == name) {
+                continue;
+            }
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+            let addr = listener.local_addr().expect("bound");
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            servers.push((name, addr));
+        }
+        servers
+    });
+
+    runtime.block_on(async {
+        for (name, addr) in &servers {
+            for size in [1024, 64 * 1024] {
+                assert_eq!(post_once(*addr, &body(size)).await, 200, "{name} {size}");
+            }
+        }
+    });
+    if !benching {
+        println!("e2e bench: every server answers 200 (run `cargo bench --bench e2e` to measure)");
+        return;
+    }
+
+    let seconds = env_number("E2E_SECONDS", 5);
+    let rounds = env_number("E2E_ROUNDS", 3);
+    let connections = env_number("E2E_CONNECTIONS", 16) as u32;
+    let directory = std::env::temp_dir().join(format!("tower-webhook-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("temp dir");
+    println!(
+        "wrk -t1 -c{connections} -d{seconds}s, {rounds} rounds, server: axum on one tokio worker"
+    );
+    // `E2E_SIZES=1k` or `E2E_SIZES=64k` runs only that size.
+    let sizes = std::env::var("E2E_SIZES").unwrap_or_default();
+    for (label, size) in [("1k", 1024), ("64k", 64 * 1024)] {
+        if !sizes.is_empty() && !sizes.split(',').any(|wanted| wanted == label) {
+            continue;
+        }
+        let script = directory.join(format!("{label}.lua"));
+        std::fs::write(&script, lua_script(&body(size))).expect("writes script");
+        let mut results: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+        for round in 0..rounds {
+            // Each round starts with the next server, so none is always first or last.
+            for step in 0..servers.len() {
+                let index = (round as usize + step) % servers.len();
+                let (name, addr) = &servers[index];
+                std::thread::sleep(Duration::from_millis(200));
+                let rate = run_wrk(*addr, &script, seconds, connections);
+                println!("  round {round} {label} {name:<8} {rate:>10.0} req/s");
+                results[index].push(rate);
+            }
+        }
+        // Ratios within each round (the three runs of a round are seconds apart, so they share
+        // the machine's load), then the median over rounds.
+        let per_round = |a: usize, b: usize| {
+            median(
+                results[a]
+                    .iter()
+                    .zip(&results[b])
+                    .map(|(x, y)| x / y)
+                    .collect(),
+            )
+        };
+        for ((name, _), rates) in servers.iter().zip(&results) {
+            let rate = median(rates.clone());
+            println!("e2e {label} {name:<8} {rate:>10.0} req/s (median)");
+        }
+        if servers.len() < 3 {
+            continue;
+        }
+        let (layer_over_bare, layer_over_by_hand) = (per_round(1, 0), per_round(1, 2));
+        println!(
+            "e2e-ratio {label} layer/bare {layer_over_bare:.3} layer/by-hand {layer_over_by_hand:.3} \
+             (median of per-round ratios)"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&directory);
+}

@@ -83,6 +83,19 @@
 //! again; GitHub and Shopify sign no timestamp at all, and their delivery ids are not signed.
 //! A [replay guard](replay) ([`replay_guard`](VerifySignatureLayer::replay_guard)) remembers
 //! accepted delivery ids and refuses a second copy with 409.
+//!
+//! # Sending
+//!
+//! The same schemes sign outgoing webhooks: [`Scheme::sign`](scheme::Scheme::sign) returns the
+//! headers for a body; with the `sign` feature, `SignRequestLayer` signs every request of a tower
+//! HTTP client and `Secret::generate` makes new secrets; with `send`, the `deliver` module adds
+//! retries with backoff; with `cli`, the `webhook` program sends from the command line.
+//!
+//! # Features
+//!
+//! None are on by default. `axum`: [`EventRouter`] takes axum handlers; `tracing`: an event for
+//! every refusal (never the secret or signature); `redis`: a replay guard shared by replicas;
+//! `sign`, `send`, `cli`: the sending side, as above.
 #![warn(missing_docs, rust_2018_idioms, missing_debug_implementations)]
 #![deny(unreachable_pub, unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -115,7 +115,7 @@ impl Secret {
     /// `sha256:` and the hex SHA-256 of the secret's text: safe to store and compare, to tell
     /// which secret an endpoint has without keeping the secret itself.
     ///
-    /// It reveals nothing usable about a random secret such as [`generate`](Self::generate)
+    /// It reveals nothing usable about a random secret such as `generate`
     /// makes; a short, guessable secret can be found from it by trying candidates.
     ///
     /// ```

@@ -92,7 +92,9 @@ impl Config {
             suffix.extend_from_slice(bytes)
         })?;
 
-        Ok(Verification(Box::new(State {
+        // Allocated first and then written: the state is built in its box, not on the stack
+        // and then copied there.
+        Ok(Verification(Box::write(Box::new_uninit(), State {
             config: Arc::clone(self),
             macs,
             signatures: signed.signatures,

@@ -4,13 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use hmac::Mac;
 use http::{HeaderMap, HeaderValue};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, VerifyError};
-use crate::keyring::{Keyring, Macs, finalize};
+use crate::keyring::{Keyring, Macs};
 use crate::reject::OnReject;
 use crate::scheme::{Part, Scheme, Signatures, SignedHeaders, Tag};
 use crate::secret::Secrets;
@@ -293,17 +292,16 @@ impl State {
 
     fn finish(self: Box<Self>) -> Result<Verified, VerifyError> {
         let mut matched = None;
-        for (index, mut mac) in self.macs.into_iter().enumerate() {
-            mac.update(&self.suffix);
-            let tag = finalize(mac);
+        let signatures = &self.signatures;
+        self.macs.finish(&self.suffix, |index, tag| {
             let mut hit = Choice::from(0);
-            for signature in self.signatures.as_slice() {
-                hit |= tags_equal(&tag, signature);
+            for signature in signatures.as_slice() {
+                hit |= tags_equal(tag, signature);
             }
             if bool::from(hit) && matched.is_none() {
                 matched = Some(index);
             }
-        }
+        });
         let Some(key_index) = matched else {
             return Err(VerifyError::SignatureMismatch);
         };

@@ -96,7 +96,7 @@ impl Config {
         Ok(Verification(Box::write(Box::new_uninit(), State {
             config: Arc::clone(self),
             macs,
-            signatures: signed.signatures,
+            signatures: Claimed::from(signed.signatures),
             id: signed.id.map(Box::from),
             timestamp,
             // A reference-counted copy: the event type is resolved later, only if asked for.
@@ -226,7 +226,7 @@ pub(crate) struct Verification(Box<State>);
 struct State {
     config: Arc<Config>,
     macs: Macs,
-    signatures: Signatures,
+    signatures: Claimed,
     id: Option<Box<str>>,
     timestamp: Option<i64>,
     event_header: Option<HeaderValue>,
@@ -234,6 +234,31 @@ struct State {
     received: usize,
     expected: usize,
     body: Collected,
+}
+
+/// The signatures a request claims: nearly always one, kept inline, so that the state stays
+/// small; a list (a sender rotating its secrets) is boxed whole.
+enum Claimed {
+    One(Tag),
+    Many(Box<Signatures>),
+}
+
+impl From<Signatures> for Claimed {
+    fn from(signatures: Signatures) -> Self {
+        match signatures.as_slice() {
+            [one] => Claimed::One(*one),
+            _ => Claimed::Many(Box::new(signatures)),
+        }
+    }
+}
+
+impl Claimed {
+    fn as_slice(&self) -> &[Tag] {
+        match self {
+            Claimed::One(tag) => std::slice::from_ref(tag),
+            Claimed::Many(signatures) => signatures.as_slice(),
+        }
+    }
 }
 
 /// The body so far. A body that arrives in one piece is kept as that piece, with no copy.

@@ -93,26 +93,29 @@ impl Config {
 
         // Allocated first and then written: the state is built in its box, not on the stack
         // and then copied there.
-        Ok(Verification(Box::write(Box::new_uninit(), State {
-            config: Arc::clone(self),
-            macs,
-            signatures: Claimed::from(signed.signatures),
-            id: signed.id.map(Box::from),
-            timestamp,
-            // A reference-counted copy: the event type is resolved later, only if asked for.
-            event_header: self
-                .scheme
-                .event_header()
-                .and_then(|name| headers.get(name))
-                .cloned(),
-            suffix,
-            received: 0,
-            // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
-            expected: declared.map_or(0, |n| {
-                n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
-            }),
-            body: Collected::Empty,
-        })))
+        Ok(Verification(Box::write(
+            Box::new_uninit(),
+            State {
+                config: Arc::clone(self),
+                macs,
+                signatures: Claimed::from(signed.signatures),
+                id: signed.id.map(Box::from),
+                timestamp,
+                // A reference-counted copy: the event type is resolved later, if asked for.
+                event_header: self
+                    .scheme
+                    .event_header()
+                    .and_then(|name| headers.get(name))
+                    .cloned(),
+                suffix,
+                received: 0,
+                // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
+                expected: declared.map_or(0, |n| {
+                    n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
+                }),
+                body: Collected::Empty,
+            },
+        )))
     }
 
     fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {

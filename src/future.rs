@@ -56,7 +56,9 @@ pin_project! {
         // Verified; waiting for the replay guard to say whether the id is new.
         Guarding {
             check: ReplayFuture<Freshness>,
-            pending: Option<Guarded<S>>,
+            // Boxed: only a layer with a replay guard gets here, and inline the request's parts
+            // would make every request's future 300 bytes larger to move.
+            pending: Option<Box<Guarded<S>>>,
         },
         // As `Calling`, for a request whose id was recorded: forgotten again if it fails.
         CallingRecorded {
@@ -179,13 +181,13 @@ where
                             let ReplayCheck { guard, key, ttl } = check.expect("checked above");
                             state.set(State::Guarding {
                                 check: guard.check_and_record(key.clone(), ttl),
-                                pending: Some(Guarded {
+                                pending: Some(Box::new(Guarded {
                                     parts,
                                     verified,
                                     inner,
                                     recorded: Recorded { guard, key },
                                     config,
-                                }),
+                                })),
                             });
                         }
                         Ok(verified) => {
@@ -211,7 +213,7 @@ where
                         mut inner,
                         recorded,
                         config,
-                    } = pending.take().expect("polled after completion");
+                    } = *pending.take().expect("polled after completion");
                     let recorded = match answer {
                         Ok(Freshness::Fresh) => Some(recorded),
                         Ok(Freshness::Seen) => {

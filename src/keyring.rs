@@ -57,9 +57,17 @@ impl Macs {
         self.rest.iter_mut().for_each(|mac| mac.update(bytes));
     }
 
-    /// The states, in secret order.
-    pub(crate) fn into_iter(self) -> impl Iterator<Item = HmacSha256> {
-        std::iter::once(self.first).chain(self.rest)
+    /// Absorbs `suffix` into every state and hands each tag, with its secret's position, to
+    /// `each`, in secret order. One state at a time: an iterator over the states would carry
+    /// each one (144 bytes) through several moves.
+    pub(crate) fn finish(self, suffix: &[u8], mut each: impl FnMut(usize, &Tag)) {
+        let mut first = self.first;
+        first.update(suffix);
+        each(0, &finalize(first));
+        for (index, mut mac) in self.rest.into_iter().enumerate() {
+            mac.update(suffix);
+            each(index + 1, &finalize(mac));
+        }
     }
 }
 

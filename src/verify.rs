@@ -4,13 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use hmac::Mac;
 use http::{HeaderMap, HeaderValue};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, VerifyError};
-use crate::keyring::{Keyring, Macs, finalize};
+use crate::keyring::{Keyring, Macs};
 use crate::reject::OnReject;
 use crate::scheme::{Part, Scheme, Signatures, SignedHeaders, Tag};
 use crate::secret::Secrets;
@@ -92,26 +91,31 @@ impl Config {
             suffix.extend_from_slice(bytes)
         })?;
 
-        Ok(Verification(Box::new(State {
-            config: Arc::clone(self),
-            macs,
-            signatures: signed.signatures,
-            id: signed.id.map(Box::from),
-            timestamp,
-            // A reference-counted copy: the event type is resolved later, only if asked for.
-            event_header: self
-                .scheme
-                .event_header()
-                .and_then(|name| headers.get(name))
-                .cloned(),
-            suffix,
-            received: 0,
-            // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
-            expected: declared.map_or(0, |n| {
-                n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
-            }),
-            body: Collected::Empty,
-        })))
+        // Allocated first and then written: the state is built in its box, not on the stack
+        // and then copied there.
+        Ok(Verification(Box::write(
+            Box::new_uninit(),
+            State {
+                config: Arc::clone(self),
+                macs,
+                signatures: Claimed::from(signed.signatures),
+                id: signed.id.map(Box::from),
+                timestamp,
+                // A reference-counted copy: the event type is resolved later, if asked for.
+                event_header: self
+                    .scheme
+                    .event_header()
+                    .and_then(|name| headers.get(name))
+                    .cloned(),
+                suffix,
+                received: 0,
+                // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
+                expected: declared.map_or(0, |n| {
+                    n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
+                }),
+                body: Collected::Empty,
+            },
+        )))
     }
 
     fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {
@@ -218,14 +222,15 @@ fn tags_equal(a: &Tag, b: &Tag) -> Choice {
 
 /// One request on its way through: the body is hashed and kept as it arrives.
 ///
-/// Boxed: the state is large (HMAC states, up to eight signatures) and the request future
-/// moves what it holds several times before the body arrives; a pointer moves for free.
+/// Boxed: the state is large (~400 bytes: the first secret's HMAC state, a signature) and the
+/// request future moves what it holds several times before the body arrives; a pointer moves
+/// for free.
 pub(crate) struct Verification(Box<State>);
 
 struct State {
     config: Arc<Config>,
     macs: Macs,
-    signatures: Signatures,
+    signatures: Claimed,
     id: Option<Box<str>>,
     timestamp: Option<i64>,
     event_header: Option<HeaderValue>,
@@ -233,6 +238,31 @@ struct State {
     received: usize,
     expected: usize,
     body: Collected,
+}
+
+/// The signatures a request claims: nearly always one, kept inline, so that the state stays
+/// small; a list (a sender rotating its secrets) is boxed whole.
+enum Claimed {
+    One(Tag),
+    Many(Box<Signatures>),
+}
+
+impl From<Signatures> for Claimed {
+    fn from(signatures: Signatures) -> Self {
+        match signatures.as_slice() {
+            [one] => Claimed::One(*one),
+            _ => Claimed::Many(Box::new(signatures)),
+        }
+    }
+}
+
+impl Claimed {
+    fn as_slice(&self) -> &[Tag] {
+        match self {
+            Claimed::One(tag) => std::slice::from_ref(tag),
+            Claimed::Many(signatures) => signatures.as_slice(),
+        }
+    }
 }
 
 /// The body so far. A body that arrives in one piece is kept as that piece, with no copy.
@@ -291,17 +321,16 @@ impl State {
 
     fn finish(self: Box<Self>) -> Result<Verified, VerifyError> {
         let mut matched = None;
-        for (index, mut mac) in self.macs.into_iter().enumerate() {
-            mac.update(&self.suffix);
-            let tag = finalize(mac);
+        let signatures = &self.signatures;
+        self.macs.finish(&self.suffix, |index, tag| {
             let mut hit = Choice::from(0);
-            for signature in self.signatures.as_slice() {
-                hit |= tags_equal(&tag, signature);
+            for signature in signatures.as_slice() {
+                hit |= tags_equal(tag, signature);
             }
             if bool::from(hit) && matched.is_none() {
                 matched = Some(index);
             }
-        }
+        });
         let Some(key_index) = matched else {
             return Err(VerifyError::SignatureMismatch);
         };

@@ -176,9 +176,8 @@ where
                             .replay
                             .check(verified, config.tolerance_seconds, &*config.clock)
                     });
-                    match verified {
-                        Ok(verified) if check.is_some() => {
-                            let ReplayCheck { guard, key, ttl } = check.expect("checked above");
+                    match (verified, check) {
+                        (Ok(verified), Some(ReplayCheck { guard, key, ttl })) => {
                             state.set(State::Guarding {
                                 check: guard.check_and_record(key.clone(), ttl),
                                 pending: Some(Box::new(Guarded {
@@ -190,11 +189,11 @@ where
                                 })),
                             });
                         }
-                        Ok(verified) => {
+                        (Ok(verified), None) => {
                             let future = inner.call(verified_request(parts, verified));
                             state.set(State::Calling { future });
                         }
-                        Err(error) => {
+                        (Err(error), _) => {
                             state.set(State::Refused {
                                 response: Some(config.reject(error)),
                             });

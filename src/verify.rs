@@ -85,11 +85,11 @@ impl Config {
         let content = self.scheme.signed_content();
         let mut macs = self.keyring.macs();
         let mut prefix = |bytes: &[u8]| macs.update(bytes);
-        feed(&content[..self.body_at], &signed, &mut prefix)?;
+        feed(&content[..self.body_at], &signed, &mut prefix);
         let mut suffix = Vec::new();
         feed(&content[self.body_at + 1..], &signed, &mut |bytes| {
             suffix.extend_from_slice(bytes)
-        })?;
+        });
 
         // Allocated first and then written: the state is built in its box, not on the stack
         // and then copied there.
@@ -177,11 +177,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn feed(
-    parts: &[Part],
-    signed: &SignedHeaders<'_>,
-    update: &mut dyn FnMut(&[u8]),
-) -> Result<(), VerifyError> {
+fn feed(parts: &[Part], signed: &SignedHeaders<'_>, update: &mut dyn FnMut(&[u8])) {
     for part in parts {
         match part {
             Part::Literal(text) => update(text.as_bytes()),
@@ -190,22 +186,22 @@ fn feed(
             Part::Body => {}
         }
     }
-    Ok(())
 }
 
 /// The buffer for a body that came in more than one chunk, sized once from what was declared.
 fn collect_many(body: &mut Collected, expected: usize) -> &mut BytesMut {
-    if let Collected::One(first) = body {
+    if !matches!(body, Collected::Many(_)) {
+        let first = match std::mem::replace(body, Collected::Empty) {
+            Collected::One(first) => first,
+            Collected::Empty | Collected::Many(_) => Bytes::new(),
+        };
         let mut buffer = BytesMut::with_capacity(expected.max(first.len() * 2));
-        buffer.extend_from_slice(first);
+        buffer.extend_from_slice(&first);
         *body = Collected::Many(buffer);
     }
     match body {
         Collected::Many(buffer) => buffer,
-        Collected::Empty | Collected::One(_) => {
-            *body = Collected::Many(BytesMut::with_capacity(expected));
-            collect_many(body, expected)
-        }
+        Collected::Empty | Collected::One(_) => unreachable!("made a buffer just above"),
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
+use http::HeaderMap;
 use sha2::Sha256;
 
 use crate::error::{ConfigError, SignError};
@@ -21,25 +22,26 @@ pub(crate) fn finalize(mac: HmacSha256) -> Tag {
     mac.finalize().into_bytes().into()
 }
 
-/// Signs a whole message in one go (the sending side).
-pub(crate) fn sign_parts(
+/// Signs a whole message with a keyed HMAC state and writes the scheme's headers for it: the
+/// sending side, shared by [`Scheme::sign`] and `SignRequestLayer`.
+pub(crate) fn write_signed<S: Scheme + ?Sized>(
+    scheme: &S,
     mut mac: HmacSha256,
-    parts: &[Part],
     message: &Message<'_>,
-    scheme: &str,
-) -> Result<Tag, SignError> {
-    for part in parts {
+    headers: &mut HeaderMap,
+) -> Result<(), SignError> {
+    for part in scheme.signed_content() {
         match part {
             Part::Body => mac.update(message.body),
             Part::Literal(text) => mac.update(text.as_bytes()),
-            Part::Id => mac.update(require_id(message, scheme)?.as_bytes()),
+            Part::Id => mac.update(require_id(message, scheme.name())?.as_bytes()),
             Part::Timestamp => {
-                let timestamp = require_timestamp(message, scheme)?;
+                let timestamp = require_timestamp(message, scheme.name())?;
                 mac.update(timestamp.to_string().as_bytes());
             }
         }
     }
-    Ok(finalize(mac))
+    scheme.write_headers(headers, message, &finalize(mac))
 }
 
 /// One request's HMAC states, one per secret in secret order.
@@ -120,6 +122,11 @@ impl Keyring {
             first: first.mac.clone(),
             rest: rest.iter().map(|key| key.mac.clone()).collect(),
         }
+    }
+
+    /// A fresh state for the first secret, the one outgoing messages are signed with.
+    pub(crate) fn first(&self) -> HmacSha256 {
+        self.macs().first
     }
 
     pub(crate) fn name(&self, index: usize) -> Option<Arc<str>> {

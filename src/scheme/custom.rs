@@ -226,6 +226,10 @@ impl Scheme for CustomScheme {
         &self.name
     }
 
+    fn id_header(&self) -> Option<&HeaderName> {
+        self.id_header.as_ref()
+    }
+
     fn signed_content(&self) -> &[Part] {
         &self.signed_content
     }

@@ -51,6 +51,11 @@ impl Scheme for Generic {
         "generic"
     }
 
+    fn id_header(&self) -> Option<&HeaderName> {
+        static NAME: HeaderName = ID;
+        Some(&NAME)
+    }
+
     fn signed_content(&self) -> &[Part] {
         SIGNED_CONTENT
     }

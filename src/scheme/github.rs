@@ -45,6 +45,11 @@ impl Scheme for GitHub {
         "github"
     }
 
+    fn id_header(&self) -> Option<&HeaderName> {
+        static NAME: HeaderName = DELIVERY;
+        Some(&NAME)
+    }
+
     fn signed_content(&self) -> &[Part] {
         &[Part::Body]
     }

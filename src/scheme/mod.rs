@@ -229,6 +229,13 @@ pub trait Scheme: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The header that carries the delivery id, when the scheme sends one (`webhook-id`,
+    /// `X-GitHub-Delivery`): the header [`write_headers`](Self::write_headers) puts
+    /// [`Message::id`] in.
+    fn id_header(&self) -> Option<&HeaderName> {
+        None
+    }
+
     /// The header that names the event type, when the scheme has one (`X-GitHub-Event`).
     ///
     /// The layer keeps that header's value (a reference-counted copy; nothing is parsed) so that
@@ -263,11 +270,9 @@ pub trait Scheme: Send + Sync + 'static {
     /// The secret is not usable with this scheme, or the message lacks a field the scheme signs.
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<HeaderMap, SignError> {
         self.check().map_err(SignError::Config)?;
-        let key = self.key(secret)?;
-        let mac = crate::keyring::new_mac(&key);
-        let tag = crate::keyring::sign_parts(mac, self.signed_content(), message, self.name())?;
+        let mac = crate::keyring::new_mac(&self.key(secret)?);
         let mut headers = HeaderMap::new();
-        self.write_headers(&mut headers, message, &tag)?;
+        crate::keyring::write_signed(self, mac, message, &mut headers)?;
         Ok(headers)
     }
 }
@@ -295,6 +300,9 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
     }
     fn check(&self) -> Result<(), ConfigError> {
         (**self).check()
+    }
+    fn id_header(&self) -> Option<&HeaderName> {
+        (**self).id_header()
     }
     fn event_header(&self) -> Option<&HeaderName> {
         (**self).event_header()

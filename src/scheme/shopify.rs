@@ -37,6 +37,11 @@ impl Scheme for Shopify {
         "shopify"
     }
 
+    fn id_header(&self) -> Option<&HeaderName> {
+        static NAME: HeaderName = WEBHOOK_ID;
+        Some(&NAME)
+    }
+
     fn signed_content(&self) -> &[Part] {
         &[Part::Body]
     }

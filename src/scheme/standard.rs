@@ -76,6 +76,11 @@ impl Scheme for StandardWebhooks {
         "standard-webhooks"
     }
 
+    fn id_header(&self) -> Option<&HeaderName> {
+        static NAME: HeaderName = HeaderName::from_static("webhook-id");
+        Some(&NAME)
+    }
+
     fn signed_content(&self) -> &[Part] {
         SIGNED_CONTENT
     }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderName;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName};
 use tower_layer::Layer;
 
 use super::error::SignRequestError;
@@ -12,7 +12,7 @@ use super::id::{DeliveryId, EventType};
 use super::service::SignRequest;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, SignError};
-use crate::keyring::{HmacSha256, new_mac, sign_parts};
+use crate::keyring::{HmacSha256, Keyring, write_signed};
 use crate::scheme::{Message, Scheme};
 use crate::secret::Secrets;
 
@@ -60,22 +60,13 @@ impl SignRequestLayer {
     /// ```
     pub fn new(scheme: impl Scheme, secrets: impl Into<Secrets>) -> Result<Self, ConfigError> {
         scheme.check()?;
-        let secrets = secrets.into();
-        let secret = secrets.iter().next().ok_or(ConfigError::NoSecrets)?;
-        let key = scheme
-            .key(secret)
-            .map_err(|reason| ConfigError::InvalidSecret {
-                which: match secret.name() {
-                    Some(name) => format!("#1 ({name:?})"),
-                    None => "#1".to_owned(),
-                },
-                reason,
-            })?;
-        let id_header = id_header(&scheme);
+        // Every secret is checked as the verifying side would; the first one signs.
+        let keyring = Keyring::new(&scheme, &secrets.into())?;
+        let id_header = scheme.id_header().cloned();
         Ok(Self {
             config: Arc::new(SignConfig {
                 scheme: Arc::new(scheme),
-                mac: new_mac(&key),
+                mac: keyring.first(),
                 id_header,
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
                 clock: Arc::new(SystemClock),
@@ -101,24 +92,6 @@ impl SignRequestLayer {
     pub fn id_header(&self) -> Option<&HeaderName> {
         self.config.id_header.as_ref()
     }
-}
-
-/// Finds the id header by asking the scheme to write headers for a message with a marker id:
-/// the `Scheme` trait does not name its headers, and this works for custom schemes too.
-fn id_header(scheme: &dyn Scheme) -> Option<HeaderName> {
-    const MARKER: &str = "tower-webhook-id-marker";
-    let mut headers = HeaderMap::new();
-    let message = Message::new(b"")
-        .id(MARKER)
-        .timestamp(0)
-        .event_type("marker");
-    scheme
-        .write_headers(&mut headers, &message, &[0; 32])
-        .ok()?;
-    headers
-        .iter()
-        .find(|(_, value)| *value == MARKER)
-        .map(|(name, _)| name.clone())
 }
 
 impl SignConfig {
@@ -147,14 +120,12 @@ impl SignConfig {
         if let Some(event_type) = parts.extensions.get::<EventType>() {
             message = message.event_type(event_type.as_str());
         }
-        let scheme = self.scheme.as_ref();
-        let tag = sign_parts(
+        write_signed(
+            self.scheme.as_ref(),
             self.mac.clone(),
-            scheme.signed_content(),
             &message,
-            scheme.name(),
+            &mut parts.headers,
         )?;
-        scheme.write_headers(&mut parts.headers, &message, &tag)?;
         Ok(())
     }
 }

@@ -7,6 +7,28 @@ use http::StatusCode;
 /// `Display` and `Error`, marked `#[non_exhaustive]`. Written here rather than imported, since
 /// axum-core's own macros are private API.
 macro_rules! define_rejection {
+    // What every rejection shares: the response and the `Display`, both from `body_text()`.
+    (@respond $name:ident) => {
+        impl IntoResponse for $name {
+            fn into_response(self) -> Response {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(
+                    target: "tower_webhook::rejection",
+                    status = self.status().as_u16(),
+                    reason = %self.body_text(),
+                    "rejecting request"
+                );
+                (self.status(), self.body_text()).into_response()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.body_text())
+            }
+        }
+    };
+
     (
         #[status = $status:ident]
         #[body = $body:literal]
@@ -30,24 +52,7 @@ macro_rules! define_rejection {
             }
         }
 
-        impl IntoResponse for $name {
-            fn into_response(self) -> Response {
-                #[cfg(feature = "tracing")]
-                tracing::trace!(
-                    target: "tower_webhook::rejection",
-                    status = self.status().as_u16(),
-                    reason = %self.body_text(),
-                    "rejecting request"
-                );
-                (self.status(), self.body_text()).into_response()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str($body)
-            }
-        }
+        define_rejection!(@respond $name);
 
         impl std::error::Error for $name {}
     };
@@ -79,24 +84,7 @@ macro_rules! define_rejection {
             }
         }
 
-        impl IntoResponse for $name {
-            fn into_response(self) -> Response {
-                #[cfg(feature = "tracing")]
-                tracing::trace!(
-                    target: "tower_webhook::rejection",
-                    status = self.status().as_u16(),
-                    reason = %self.body_text(),
-                    "rejecting request"
-                );
-                (self.status(), self.body_text()).into_response()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.body_text())
-            }
-        }
+        define_rejection!(@respond $name);
 
         impl std::error::Error for $name {
             fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {

@@ -8,6 +8,7 @@ use http::HeaderMap;
 use sha2::Sha256;
 
 use crate::error::{ConfigError, SignError};
+use crate::mac::{MacKey, MacState};
 use crate::scheme::{Message, Part, Scheme, Tag, require_id, require_timestamp};
 use crate::secret::Secrets;
 
@@ -49,8 +50,8 @@ pub(crate) fn write_signed<S: Scheme + ?Sized>(
 /// The first is kept inline: with a single secret, the usual case, a request allocates
 /// nothing for its HMAC state.
 pub(crate) struct Macs {
-    first: HmacSha256,
-    rest: Vec<HmacSha256>,
+    first: MacState,
+    rest: Vec<MacState>,
 }
 
 impl Macs {
@@ -62,13 +63,18 @@ impl Macs {
     /// Absorbs `suffix` into every state and hands each tag, with its secret's position, to
     /// `each`, in secret order. One state at a time: an iterator over the states would carry
     /// each one (144 bytes) through several moves.
-    pub(crate) fn finish(self, suffix: &[u8], mut each: impl FnMut(usize, &Tag)) {
+    pub(crate) fn finish(
+        self,
+        keyring: &Keyring,
+        suffix: &[u8],
+        mut each: impl FnMut(usize, &Tag),
+    ) {
         let mut first = self.first;
         first.update(suffix);
-        each(0, &finalize(first));
-        for (index, mut mac) in self.rest.into_iter().enumerate() {
+        each(0, &keyring.keys[0].mac.finish(first));
+        for ((index, mut mac), key) in self.rest.into_iter().enumerate().zip(&keyring.keys[1..]) {
             mac.update(suffix);
-            each(index + 1, &finalize(mac));
+            each(index + 1, &key.mac.finish(mac));
         }
     }
 }
@@ -81,7 +87,7 @@ pub(crate) struct Keyring {
 
 #[derive(Clone)]
 struct Key {
-    mac: HmacSha256,
+    mac: MacKey,
     name: Option<Arc<str>>,
 }
 
@@ -104,7 +110,7 @@ impl Keyring {
                         reason,
                     })?;
                 Ok(Key {
-                    mac: new_mac(&key),
+                    mac: MacKey::new(&key),
                     name: secret.name_arc(),
                 })
             })
@@ -119,14 +125,9 @@ impl Keyring {
             .split_first()
             .expect("a keyring has at least one secret");
         Macs {
-            first: first.mac.clone(),
-            rest: rest.iter().map(|key| key.mac.clone()).collect(),
+            first: first.mac.start(),
+            rest: rest.iter().map(|key| key.mac.start()).collect(),
         }
-    }
-
-    /// A fresh state for the first secret, the one outgoing messages are signed with.
-    pub(crate) fn first(&self) -> HmacSha256 {
-        self.macs().first
     }
 
     pub(crate) fn name(&self, index: usize) -> Option<Arc<str>> {

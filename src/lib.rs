@@ -114,6 +114,7 @@ pub mod extract;
 mod future;
 mod keyring;
 mod layer;
+mod mac;
 mod pattern;
 mod reject;
 pub mod rejection;

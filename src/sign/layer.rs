@@ -12,7 +12,7 @@ use super::id::{DeliveryId, EventType};
 use super::service::SignRequest;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, SignError};
-use crate::keyring::{HmacSha256, Keyring, write_signed};
+use crate::keyring::{HmacSha256, Keyring, new_mac, write_signed};
 use crate::scheme::{Message, Scheme};
 use crate::secret::Secrets;
 
@@ -61,12 +61,23 @@ impl SignRequestLayer {
     pub fn new(scheme: impl Scheme, secrets: impl Into<Secrets>) -> Result<Self, ConfigError> {
         scheme.check()?;
         // Every secret is checked as the verifying side would; the first one signs.
-        let keyring = Keyring::new(&scheme, &secrets.into())?;
+        let secrets = secrets.into();
+        Keyring::new(&scheme, &secrets)?;
+        let first = secrets
+            .iter()
+            .next()
+            .expect("the keyring refuses an empty list");
+        // Signed with the `hmac` crate, not the verifier's own HMAC: each side checks the other.
+        let mac = new_mac(
+            &scheme
+                .key(first)
+                .expect("the keyring accepted every secret"),
+        );
         let id_header = scheme.id_header().cloned();
         Ok(Self {
             config: Arc::new(SignConfig {
                 scheme: Arc::new(scheme),
-                mac: keyring.first(),
+                mac,
                 id_header,
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
                 clock: Arc::new(SystemClock),

@@ -75,7 +75,9 @@ impl Config {
             }
             None => None,
         };
-        let declared = declared_length(headers).or(body_size_hint);
+        // The body's exact size hint is what its `Content-Length` said (hyper, h2 and `Full`
+        // all derive it so); the header itself is read only when there is no such hint.
+        let declared = body_size_hint.or_else(|| declared_length(headers));
         if declared.is_some_and(|declared| declared > self.max_body_size as u64) {
             return Err(VerifyError::BodyTooLarge {
                 limit: self.max_body_size,
@@ -98,14 +100,16 @@ impl Config {
             State {
                 config: Arc::clone(self),
                 macs,
-                signatures: Claimed::from(signed.signatures),
+                signatures: signed.signatures,
                 id: signed.id.map(Box::from),
                 timestamp,
                 // A reference-counted copy: the event type is resolved later, if asked for.
-                event_header: self
-                    .scheme
-                    .event_header()
-                    .and_then(|name| headers.get(name))
+                event_header: signed
+                    .event_header
+                    .or_else(|| {
+                        let name = self.scheme.event_header()?;
+                        headers.get(name)
+                    })
                     .cloned(),
                 suffix,
                 received: 0,
@@ -226,7 +230,7 @@ pub(crate) struct Verification(Box<State>);
 struct State {
     config: Arc<Config>,
     macs: Macs,
-    signatures: Claimed,
+    signatures: Signatures,
     id: Option<Box<str>>,
     timestamp: Option<i64>,
     event_header: Option<HeaderValue>,
@@ -234,31 +238,6 @@ struct State {
     received: usize,
     expected: usize,
     body: Collected,
-}
-
-/// The signatures a request claims: nearly always one, kept inline, so that the state stays
-/// small; a list (a sender rotating its secrets) is boxed whole.
-enum Claimed {
-    One(Tag),
-    Many(Box<Signatures>),
-}
-
-impl From<Signatures> for Claimed {
-    fn from(signatures: Signatures) -> Self {
-        match signatures.as_slice() {
-            [one] => Claimed::One(*one),
-            _ => Claimed::Many(Box::new(signatures)),
-        }
-    }
-}
-
-impl Claimed {
-    fn as_slice(&self) -> &[Tag] {
-        match self {
-            Claimed::One(tag) => std::slice::from_ref(tag),
-            Claimed::Many(signatures) => signatures.as_slice(),
-        }
-    }
 }
 
 /// The body so far. A body that arrives in one piece is kept as that piece, with no copy.
@@ -318,15 +297,16 @@ impl State {
     fn finish(self: Box<Self>) -> Result<Verified, VerifyError> {
         let mut matched = None;
         let signatures = &self.signatures;
-        self.macs.finish(&self.suffix, |index, tag| {
-            let mut hit = Choice::from(0);
-            for signature in signatures.as_slice() {
-                hit |= tags_equal(tag, signature);
-            }
-            if bool::from(hit) && matched.is_none() {
-                matched = Some(index);
-            }
-        });
+        self.macs
+            .finish(&self.config.keyring, &self.suffix, |index, tag| {
+                let mut hit = Choice::from(0);
+                for signature in signatures.as_slice() {
+                    hit |= tags_equal(tag, signature);
+                }
+                if bool::from(hit) && matched.is_none() {
+                    matched = Some(index);
+                }
+            });
         let Some(key_index) = matched else {
             return Err(VerifyError::SignatureMismatch);
         };

@@ -270,7 +270,7 @@ impl Scheme for CustomScheme {
             }
         }
         let tag = prefixed_signature(
-            headers,
+            required_header(headers, &self.signature_header)?,
             &self.signature_header,
             &self.signature_prefix,
             self.encoding,

@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::event::{self, Text};
-use super::parse::{Encoding, prefixed_signature, required_header, single_header};
+use super::parse::{Encoding, prefixed_signature, scan};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_timestamp,
@@ -61,10 +61,12 @@ impl Scheme for Generic {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let timestamp = Timestamp::parse(required_header(headers, &TIMESTAMP)?, &TIMESTAMP)?;
-        let tag = prefixed_signature(headers, &SIGNATURE, "sha256=", Encoding::Hex)?;
+        let [timestamp, signature, id] = scan(headers, [&TIMESTAMP, &SIGNATURE, &ID]);
+        let timestamp = Timestamp::parse(timestamp.required(&TIMESTAMP)?, &TIMESTAMP)?;
+        let signature = signature.required(&SIGNATURE)?;
+        let tag = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
         let signed = SignedHeaders::new(Signatures::one(tag)).with_timestamp(timestamp);
-        Ok(match single_header(headers, &ID)? {
+        Ok(match id.single(&ID)? {
             Some(id) => signed.with_id(id),
             None => signed,
         })

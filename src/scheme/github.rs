@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::event::{self, Text};
 
-use super::parse::{Encoding, prefixed_signature};
+use super::parse::{Encoding, prefixed_signature, scan};
 use super::{EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
 use crate::error::{SignError, VerifyError};
 
@@ -55,9 +55,11 @@ impl Scheme for GitHub {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let tag = prefixed_signature(headers, &SIGNATURE, "sha256=", Encoding::Hex)?;
-        let signed = SignedHeaders::new(Signatures::one(tag));
-        Ok(match super::single_header(headers, &DELIVERY)? {
+        let [signature, delivery, event] = scan(headers, [&SIGNATURE, &DELIVERY, &EVENT]);
+        let signature = signature.required(&SIGNATURE)?;
+        let tag = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
+        let signed = SignedHeaders::new(Signatures::one(tag)).with_event_header(event.first());
+        Ok(match delivery.single(&DELIVERY)? {
             Some(id) => signed.with_id(id),
             None => signed,
         })

@@ -54,8 +54,6 @@ pub use slack::Slack;
 pub use standard::StandardWebhooks;
 pub use stripe::Stripe;
 
-pub(crate) use parse::single_header;
-
 /// One piece of the content a scheme signs.
 ///
 /// A scheme's signed content is a sequence of parts with exactly one [`Part::Body`], e.g.
@@ -83,6 +81,9 @@ pub struct SignedHeaders<'h> {
     pub timestamp: Option<Timestamp<'h>>,
     /// Every signature of a supported version found in the header.
     pub signatures: Signatures,
+    /// The value of the scheme's [`event_header`](Scheme::event_header), for a scheme that
+    /// reads it along with the others; when it is `None` the layer looks the header up itself.
+    pub event_header: Option<&'h HeaderValue>,
 }
 
 impl<'h> SignedHeaders<'h> {
@@ -92,6 +93,7 @@ impl<'h> SignedHeaders<'h> {
             id: None,
             timestamp: None,
             signatures,
+            event_header: None,
         }
     }
 
@@ -106,6 +108,14 @@ impl<'h> SignedHeaders<'h> {
     #[must_use]
     pub fn with_timestamp(mut self, timestamp: Timestamp<'h>) -> Self {
         self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Adds the value of the event header, if the request has one (see
+    /// [`SignedHeaders::event_header`]).
+    #[must_use]
+    pub fn with_event_header(mut self, value: Option<&'h HeaderValue>) -> Self {
+        self.event_header = value;
         self
     }
 }

@@ -1,7 +1,7 @@
 //! Header-parsing pieces shared by the schemes.
 
 use base64::Engine as _;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{InvalidSecret, VerifyError};
 use crate::secret::Secret;
@@ -18,11 +18,21 @@ pub const MAX_SIGNATURE_ENTRIES: usize = 32;
 /// How many signatures of supported versions one request may carry.
 const MAX_SIGNATURES: usize = 8;
 
-/// The signatures found in a request's headers, stored inline (no allocation per request).
+/// The signatures found in a request's headers.
+///
+/// Nearly every request carries one, kept inline; a list (a sender rotating its secrets) is
+/// stored on the heap. Small on purpose: it travels from the parser into each request's state.
 #[derive(Clone, Default)]
 pub struct Signatures {
-    tags: [Tag; MAX_SIGNATURES],
-    len: usize,
+    tags: Tags,
+}
+
+#[derive(Clone, Default)]
+enum Tags {
+    #[default]
+    None,
+    One(Tag),
+    Many(Vec<Tag>),
 }
 
 impl Signatures {
@@ -33,10 +43,9 @@ impl Signatures {
 
     /// A single signature.
     pub fn one(tag: Tag) -> Self {
-        let mut signatures = Self::new();
-        signatures.tags[0] = tag;
-        signatures.len = 1;
-        signatures
+        Self {
+            tags: Tags::One(tag),
+        }
     }
 
     /// Adds a signature.
@@ -45,29 +54,32 @@ impl Signatures {
     ///
     /// Returns the tag back when the list is full.
     pub fn push(&mut self, tag: Tag) -> Result<(), Tag> {
-        match self.tags.get_mut(self.len) {
-            Some(slot) => {
-                *slot = tag;
-                self.len += 1;
-                Ok(())
-            }
-            None => Err(tag),
+        match &mut self.tags {
+            Tags::None => self.tags = Tags::One(tag),
+            Tags::One(first) => self.tags = Tags::Many(vec![*first, tag]),
+            Tags::Many(tags) if tags.len() < MAX_SIGNATURES => tags.push(tag),
+            Tags::Many(_) => return Err(tag),
         }
+        Ok(())
     }
 
     /// The signatures, in header order.
     pub fn as_slice(&self) -> &[Tag] {
-        &self.tags[..self.len]
+        match &self.tags {
+            Tags::None => &[],
+            Tags::One(tag) => std::slice::from_ref(tag),
+            Tags::Many(tags) => tags,
+        }
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.as_slice().is_empty()
     }
 
     /// How many there are.
     pub fn len(&self) -> usize {
-        self.len
+        self.as_slice().len()
     }
 }
 
@@ -75,7 +87,7 @@ impl std::fmt::Debug for Signatures {
     // The signatures a client sent are not secret, but they are noise in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signatures")
-            .field("len", &self.len)
+            .field("len", &self.len())
             .finish()
     }
 }
@@ -128,23 +140,8 @@ pub(crate) fn single_header<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,
 ) -> Result<Option<&'h str>, VerifyError> {
-    let mut values = headers.get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(VerifyError::MalformedHeader {
-            header: name.clone(),
-            reason: "sent more than once",
-        });
-    }
-    value
-        .to_str()
-        .map(Some)
-        .map_err(|_| VerifyError::MalformedHeader {
-            header: name.clone(),
-            reason: "not visible ASCII",
-        })
+    let [found] = scan(headers, [name]);
+    found.single(name)
 }
 
 /// Like [`single_header`], for a header the scheme cannot do without.
@@ -152,9 +149,77 @@ pub(crate) fn required_header<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,
 ) -> Result<&'h str, VerifyError> {
-    single_header(headers, name)?.ok_or_else(|| VerifyError::MissingHeader {
-        header: name.clone(),
-    })
+    let [found] = scan(headers, [name]);
+    found.required(name)
+}
+
+/// Reads the headers named in `names` in one pass over the map.
+///
+/// A webhook request carries a dozen headers or so, and comparing each of their names with the
+/// two or three a scheme wants costs less than hashing each wanted name for a look-up
+/// (measured for GitHub's three plus `Content-Length`: 16 ns against 99 ns with 5 headers in
+/// the map, 51 ns against 95 ns with 13, 82 ns against 117 ns with 25).
+pub(crate) fn scan<'h, const N: usize>(
+    headers: &'h HeaderMap,
+    names: [&HeaderName; N],
+) -> [Found<'h>; N] {
+    let mut found = [Found::default(); N];
+    for (name, value) in headers {
+        for (wanted, slot) in names.iter().zip(found.iter_mut()) {
+            if name == *wanted {
+                slot.repeated |= slot.value.is_some();
+                slot.value = Some(value);
+            }
+        }
+    }
+    found
+}
+
+/// What [`scan`] saw of one header: its first value, and whether it came more than once.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Found<'h> {
+    value: Option<&'h HeaderValue>,
+    repeated: bool,
+}
+
+impl<'h> Found<'h> {
+    /// The header's value, if sent; an error if sent more than once (proxies and frameworks
+    /// disagree on which value wins) or not visible ASCII.
+    pub(crate) fn single(self, name: &HeaderName) -> Result<Option<&'h str>, VerifyError> {
+        let Some(value) = self.value else {
+            return Ok(None);
+        };
+        if self.repeated {
+            return Err(VerifyError::MalformedHeader {
+                header: name.clone(),
+                reason: "sent more than once",
+            });
+        }
+        value
+            .to_str()
+            .map(Some)
+            .map_err(|_| VerifyError::MalformedHeader {
+                header: name.clone(),
+                reason: "not visible ASCII",
+            })
+    }
+
+    /// As [`single`](Self::single), for a header the scheme cannot do without.
+    pub(crate) fn required(self, name: &HeaderName) -> Result<&'h str, VerifyError> {
+        self.single(name)?
+            .ok_or_else(|| VerifyError::MissingHeader {
+                header: name.clone(),
+            })
+    }
+
+    pub(crate) fn is_present(self) -> bool {
+        self.value.is_some()
+    }
+
+    /// The first value, as sent, for a header that is only kept, not read.
+    pub(crate) fn first(self) -> Option<&'h HeaderValue> {
+        self.value
+    }
 }
 
 /// How a scheme writes its signatures as text.
@@ -197,12 +262,11 @@ impl Encoding {
 /// A value without the prefix is another version of the scheme, which this crate does not
 /// support: a 401, as a forged signature would get.
 pub(crate) fn prefixed_signature(
-    headers: &HeaderMap,
+    value: &str,
     name: &HeaderName,
     prefix: &str,
     encoding: Encoding,
 ) -> Result<Tag, VerifyError> {
-    let value = required_header(headers, name)?;
     let Some(encoded) = value.strip_prefix(prefix) else {
         return Err(VerifyError::NoSupportedSignature {
             header: name.clone(),
@@ -218,38 +282,47 @@ pub(crate) fn prefixed_signature(
 
 /// Decodes 64 hex digits (either case).
 pub(crate) fn decode_hex_tag(text: &str) -> Option<Tag> {
-    let text = text.as_bytes();
-    if text.len() != 64 {
+    decode_hex_bytes(text.as_bytes())
+}
+
+/// Eight digits at a time, in the bits of a `u64`, with one validity check at the end: this
+/// runs on every request, and a branch or a table look-up per digit costs as much as hashing
+/// a few hundred body bytes.
+fn decode_hex_bytes(text: &[u8]) -> Option<Tag> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // For bytes below 0x80, each lane's high bit tells whether that byte is at least `low`, or
+    // at most `high`, and no lane carries into the next. A byte from 0x80 up can carry into
+    // its neighbour, but it makes the whole value invalid anyway.
+    let at_least = |x: u64, low: u8| x.wrapping_add(ONES * u64::from(0x80 - low)) & HIGH;
+    let at_most = |x: u64, high: u8| !x.wrapping_add(ONES * u64::from(0x7f - high)) & HIGH;
+
+    let (words, rest) = text.as_chunks::<8>();
+    if words.len() != 8 || !rest.is_empty() {
         return None;
     }
-    // One table look-up per digit and a single validity check at the end: this runs on every
-    // request, and a branch per digit costs as much as hashing a few hundred body bytes.
     let mut tag = [0u8; 32];
-    let mut invalid = 0u8;
-    for (byte, pair) in tag.iter_mut().zip(text.chunks_exact(2)) {
-        let (high, low) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
-        invalid |= (high | low) & 0xf0;
-        *byte = (high << 4) | (low & 0x0f);
+    let mut invalid = 0u64;
+    for (out, word) in tag.chunks_exact_mut(4).zip(words) {
+        let x = u64::from_le_bytes(*word);
+        let lower = x | (ONES * 0x20);
+        let digit = at_least(x, b'0') & at_most(x, b'9');
+        let letter = at_least(lower, b'a') & at_most(lower, b'f');
+        invalid |= (x & HIGH) | ((digit | letter) ^ HIGH);
+        // A digit's value is its low nibble; a letter's is its low nibble plus 9.
+        let letters = letter >> 7;
+        let nibbles = (x & (ONES * 0x0f)) + (letters << 3) + letters;
+        // Each pair of lanes (high digit first in memory, so in the low byte) into one byte.
+        let pairs =
+            ((nibbles & 0x00ff_00ff_00ff_00ff) << 4) | ((nibbles >> 8) & 0x00ff_00ff_00ff_00ff);
+        let packed = (pairs & 0xff)
+            | ((pairs >> 8) & 0xff00)
+            | ((pairs >> 16) & 0x00ff_0000)
+            | ((pairs >> 24) & 0xff00_0000);
+        out.copy_from_slice(&(packed as u32).to_le_bytes());
     }
     (invalid == 0).then_some(tag)
 }
-
-/// The value of each hex digit, and `0xff` for every other byte.
-const HEX: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
 
 /// Decodes standard, padded base64 of exactly 32 bytes.
 pub(crate) fn decode_base64_tag(text: &str) -> Option<Tag> {
@@ -304,6 +377,33 @@ mod tests {
         let lower = encode_hex(&tag);
         assert_eq!(decode_hex_tag(&lower), Some(tag));
         assert_eq!(decode_hex_tag(&lower.to_uppercase()), Some(tag));
+    }
+
+    #[test]
+    fn hex_judges_every_byte_at_every_position_as_a_digit_table_would() {
+        let reference = |byte: u8| (byte as char).to_digit(16);
+        for position in 0..64 {
+            for byte in 0..=255u8 {
+                let mut text = *b"0123456789abcdefABCDEF0123456789abcdef0123456789ABCDEF0123456789";
+                text[position] = byte;
+                let expected = text
+                    .iter()
+                    .map(|&digit| reference(digit))
+                    .collect::<Option<Vec<u32>>>()
+                    .map(|digits| {
+                        let mut tag = [0u8; 32];
+                        for (byte, pair) in tag.iter_mut().zip(digits.chunks_exact(2)) {
+                            *byte = (pair[0] * 16 + pair[1]) as u8;
+                        }
+                        tag
+                    });
+                assert_eq!(
+                    decode_hex_bytes(&text),
+                    expected,
+                    "byte {byte:#04x} at {position}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::parse::{Encoding, prefixed_signature};
+use super::parse::{Encoding, prefixed_signature, scan};
 use super::{EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
 use crate::error::{SignError, VerifyError};
 
@@ -47,9 +47,11 @@ impl Scheme for Shopify {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let tag = prefixed_signature(headers, &SIGNATURE, "", Encoding::Base64)?;
-        let signed = SignedHeaders::new(Signatures::one(tag));
-        Ok(match super::single_header(headers, &WEBHOOK_ID)? {
+        let [signature, id, event] = scan(headers, [&SIGNATURE, &WEBHOOK_ID, &TOPIC]);
+        let signature = signature.required(&SIGNATURE)?;
+        let tag = prefixed_signature(signature, &SIGNATURE, "", Encoding::Base64)?;
+        let signed = SignedHeaders::new(Signatures::one(tag)).with_event_header(event.first());
+        Ok(match id.single(&WEBHOOK_ID)? {
             Some(id) => signed.with_id(id),
             None => signed,
         })

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::event::{self, Text};
 
-use super::parse::{Encoding, prefixed_signature, required_header};
+use super::parse::{Encoding, prefixed_signature, scan};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_timestamp,
@@ -54,8 +54,10 @@ impl Scheme for Slack {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let timestamp = Timestamp::parse(required_header(headers, &TIMESTAMP)?, &TIMESTAMP)?;
-        let tag = prefixed_signature(headers, &SIGNATURE, "v0=", Encoding::Hex)?;
+        let [timestamp, signature] = scan(headers, [&TIMESTAMP, &SIGNATURE]);
+        let timestamp = Timestamp::parse(timestamp.required(&TIMESTAMP)?, &TIMESTAMP)?;
+        let signature = signature.required(&SIGNATURE)?;
+        let tag = prefixed_signature(signature, &SIGNATURE, "v0=", Encoding::Hex)?;
         Ok(SignedHeaders::new(Signatures::one(tag)).with_timestamp(timestamp))
     }
 

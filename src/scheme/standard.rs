@@ -8,7 +8,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::event::{self, Text};
-use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, check_plain_secret, required_header};
+use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, check_plain_secret, scan};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_id, require_timestamp,
@@ -23,13 +23,13 @@ struct Names {
     signature: HeaderName,
 }
 
-const STANDARD: Names = Names {
+static STANDARD: Names = Names {
     id: HeaderName::from_static("webhook-id"),
     timestamp: HeaderName::from_static("webhook-timestamp"),
     signature: HeaderName::from_static("webhook-signature"),
 };
 
-const SVIX: Names = Names {
+static SVIX: Names = Names {
     id: HeaderName::from_static("svix-id"),
     timestamp: HeaderName::from_static("svix-timestamp"),
     signature: HeaderName::from_static("svix-signature"),
@@ -86,19 +86,19 @@ impl Scheme for StandardWebhooks {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let names = if !headers.contains_key(&STANDARD.signature)
-            && headers.contains_key(&SVIX.signature)
-        {
-            &SVIX
-        } else {
-            &STANDARD
-        };
-        let id = required_header(headers, &names.id)?;
-        let timestamp = Timestamp::parse(
-            required_header(headers, &names.timestamp)?,
-            &names.timestamp,
-        )?;
-        let value = required_header(headers, &names.signature)?;
+        let mut names = &STANDARD;
+        let mut found = scan(headers, [&names.id, &names.timestamp, &names.signature]);
+        if !found[2].is_present() {
+            // Svix's own names, for senders that still use them; looked for only when needed.
+            let svix = scan(headers, [&SVIX.id, &SVIX.timestamp, &SVIX.signature]);
+            if svix[2].is_present() {
+                (names, found) = (&SVIX, svix);
+            }
+        }
+        let [id, timestamp, signature] = found;
+        let id = id.required(&names.id)?;
+        let timestamp = Timestamp::parse(timestamp.required(&names.timestamp)?, &names.timestamp)?;
+        let value = signature.required(&names.signature)?;
         let malformed = |reason| VerifyError::MalformedHeader {
             header: names.signature.clone(),
             reason,
@@ -147,10 +147,10 @@ impl Scheme for StandardWebhooks {
         let id = require_id(message, self.name())?;
         let timestamp = require_timestamp(message, self.name())?;
         let signature = format!("v1,{}", Encoding::Base64.encode(tag));
-        headers.insert(STANDARD.id, header_value(&STANDARD.id, id)?);
-        headers.insert(STANDARD.timestamp, timestamp.into());
+        headers.insert(STANDARD.id.clone(), header_value(&STANDARD.id, id)?);
+        headers.insert(STANDARD.timestamp.clone(), timestamp.into());
         headers.insert(
-            STANDARD.signature,
+            STANDARD.signature.clone(),
             header_value(&STANDARD.signature, &signature)?,
         );
         Ok(())

@@ -130,8 +130,8 @@ impl Keyring {
         }
     }
 
-    pub(crate) fn name(&self, index: usize) -> Option<Arc<str>> {
-        self.keys.get(index).and_then(|key| key.name.clone())
+    pub(crate) fn name(&self, index: usize) -> Option<&str> {
+        self.keys.get(index).and_then(|key| key.name.as_deref())
     }
 }
 

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use crate::scheme::{EventInfo, Part, Scheme};
+use crate::verify::{Config, Hashing};
 
 /// Proof that a request passed [`VerifySignatureLayer`](crate::VerifySignatureLayer), inserted
 /// into the request's extensions: which scheme and key verified it, its id and timestamp, and
@@ -36,57 +37,100 @@ use crate::scheme::{EventInfo, Part, Scheme};
 /// ```
 #[derive(Clone)]
 pub struct Verified {
-    inner: Arc<Inner>,
+    delivery: Arc<Delivery>,
 }
 
-struct Inner {
-    scheme: Arc<dyn Scheme>,
-    key_index: usize,
-    key_name: Option<Arc<str>>,
-    id: Option<Box<str>>,
-    timestamp: Option<i64>,
-    body: Bytes,
-    event_header: Option<HeaderValue>,
+/// One request's delivery: what it claimed in its headers, how its verification went, and,
+/// once verified, the proof that [`Verified`] shows.
+///
+/// The verification runs in this allocation and the proof is handed on in it, so a request
+/// allocates once for both.
+pub(crate) struct Delivery {
+    pub(crate) config: Arc<Config>,
+    pub(crate) id: Option<DeliveryId>,
+    pub(crate) timestamp: Option<i64>,
+    /// The scheme's event header, kept for [`Scheme::event`]; nothing is parsed before that.
+    pub(crate) event_header: Option<HeaderValue>,
+    pub(crate) hashing: Hashing,
+    /// Set once the signature matched.
+    pub(crate) key_index: usize,
+    pub(crate) body: Bytes,
     event: OnceLock<EventInfo>,
 }
 
-impl Verified {
+impl Delivery {
     pub(crate) fn new(
-        scheme: Arc<dyn Scheme>,
-        key_index: usize,
-        key_name: Option<Arc<str>>,
-        id: Option<Box<str>>,
+        config: Arc<Config>,
+        id: Option<&str>,
         timestamp: Option<i64>,
         event_header: Option<HeaderValue>,
-        body: Bytes,
+        hashing: Hashing,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                scheme,
-                key_index,
-                key_name,
-                id,
-                timestamp,
-                body,
-                event_header,
-                event: OnceLock::new(),
-            }),
+            config,
+            id: id.map(DeliveryId::new),
+            timestamp,
+            event_header,
+            hashing,
+            key_index: 0,
+            body: Bytes::new(),
+            event: OnceLock::new(),
         }
+    }
+}
+
+/// A delivery id, inline when it is as short as every scheme's ids are (UUIDs, `msg_…`), so
+/// that keeping it costs no allocation of its own.
+pub(crate) enum DeliveryId {
+    Inline { len: u8, bytes: [u8; INLINE_ID] },
+    Heap(Box<str>),
+}
+
+const INLINE_ID: usize = 48;
+
+impl DeliveryId {
+    fn new(id: &str) -> Self {
+        match id.len() {
+            len @ 0..=INLINE_ID => {
+                let mut bytes = [0; INLINE_ID];
+                bytes[..len].copy_from_slice(id.as_bytes());
+                Self::Inline {
+                    len: len as u8,
+                    bytes,
+                }
+            }
+            _ => Self::Heap(id.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).expect("copied from a str")
+            }
+            Self::Heap(id) => id,
+        }
+    }
+}
+
+impl Verified {
+    pub(crate) fn new(delivery: Arc<Delivery>) -> Self {
+        Self { delivery }
     }
 
     /// The scheme's name, e.g. `"github"`.
     pub fn scheme(&self) -> &str {
-        self.inner.scheme.name()
+        self.delivery.config.scheme.name()
     }
 
     /// The position (from 0) of the secret that matched, in the order the secrets were given.
     pub fn key_index(&self) -> usize {
-        self.inner.key_index
+        self.delivery.key_index
     }
 
     /// The name of the secret that matched, if it was given one.
     pub fn key_name(&self) -> Option<&str> {
-        self.inner.key_name.as_deref()
+        self.delivery.config.keyring.name(self.delivery.key_index)
     }
 
     /// The delivery id: from the scheme's id header when it has one (GitHub's
@@ -97,20 +141,21 @@ impl Verified {
     /// [`Generic`](crate::scheme::Generic) the id header is not signed: fine for idempotency,
     /// no proof of origin. [`id_is_signed`](Self::id_is_signed) tells which.
     pub fn id(&self) -> Option<&str> {
-        self.inner
+        self.delivery
             .id
-            .as_deref()
+            .as_ref()
+            .map(DeliveryId::as_str)
             .or_else(|| self.event().id.as_deref())
     }
 
     /// The signed timestamp, in Unix seconds, when the scheme has one.
     pub fn timestamp(&self) -> Option<i64> {
-        self.inner.timestamp
+        self.delivery.timestamp
     }
 
     /// The exact body bytes that were verified (also the inner service's request body).
     pub fn body(&self) -> &Bytes {
-        &self.inner.body
+        &self.delivery.body
     }
 
     /// The event type, dot-separated (`issues.opened`, `payment_intent.succeeded`), as the
@@ -163,13 +208,13 @@ impl Verified {
     /// The JSON document the delivery carries: the body, or for a form-encoded GitHub or Slack
     /// delivery the JSON in its `payload` field.
     pub fn payload(&self) -> Cow<'_, [u8]> {
-        self.inner.scheme.payload(&self.inner.body)
+        self.delivery.config.scheme.payload(&self.delivery.body)
     }
 
     fn event(&self) -> &EventInfo {
-        self.inner.event.get_or_init(|| {
-            let scheme = &self.inner.scheme;
-            scheme.event(self.inner.event_header.as_ref(), &self.payload())
+        self.delivery.event.get_or_init(|| {
+            let scheme = &self.delivery.config.scheme;
+            scheme.event(self.delivery.event_header.as_ref(), &self.payload())
         })
     }
 }
@@ -182,8 +227,12 @@ impl Verified {
     /// `{id}` in its template); false for GitHub's, Shopify's and the generic scheme's id
     /// headers, and when there is no id. See [`replay`](crate::replay#signed-and-unsigned-ids).
     pub fn id_is_signed(&self) -> bool {
-        if self.inner.id.is_some() {
-            self.inner.scheme.signed_content().contains(&Part::Id)
+        if self.delivery.id.is_some() {
+            self.delivery
+                .config
+                .scheme
+                .signed_content()
+                .contains(&Part::Id)
         } else {
             self.id().is_some()
         }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::clock::{Clock, SystemClock};
@@ -13,7 +13,7 @@ use crate::keyring::{Keyring, Macs};
 use crate::reject::OnReject;
 use crate::scheme::{Part, Scheme, Signatures, SignedHeaders, Tag};
 use crate::secret::Secrets;
-use crate::verified::Verified;
+use crate::verified::{Delivery, Verified};
 
 pub(crate) const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
@@ -93,33 +93,32 @@ impl Config {
             suffix.extend_from_slice(bytes)
         });
 
-        // Allocated first and then written: the state is built in its box, not on the stack
-        // and then copied there.
-        Ok(Verification(Box::write(
-            Box::new_uninit(),
-            State {
-                config: Arc::clone(self),
-                macs,
-                signatures: signed.signatures,
-                id: signed.id.map(Box::from),
-                timestamp,
-                // A reference-counted copy: the event type is resolved later, if asked for.
-                event_header: signed
-                    .event_header
-                    .or_else(|| {
-                        let name = self.scheme.event_header()?;
-                        headers.get(name)
-                    })
-                    .cloned(),
-                suffix,
-                received: 0,
-                // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
-                expected: declared.map_or(0, |n| {
-                    n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
-                }),
-                body: Collected::Empty,
-            },
-        )))
+        // A reference-counted copy: the event type is resolved later, if asked for.
+        let event_header = signed
+            .event_header
+            .or_else(|| {
+                let name = self.scheme.event_header()?;
+                headers.get(name)
+            })
+            .cloned();
+        let hashing = Hashing {
+            macs: Some(macs),
+            signatures: signed.signatures,
+            suffix,
+            received: 0,
+            // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
+            expected: declared.map_or(0, |n| {
+                n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
+            }),
+            collected: Collected::Empty,
+        };
+        Ok(Verification(Arc::new(Delivery::new(
+            Arc::clone(self),
+            signed.id,
+            timestamp,
+            event_header,
+            hashing,
+        ))))
     }
 
     fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {
@@ -222,22 +221,20 @@ fn tags_equal(a: &Tag, b: &Tag) -> Choice {
 
 /// One request on its way through: the body is hashed and kept as it arrives.
 ///
-/// Boxed: the state is large (~400 bytes: the first secret's HMAC state, a signature) and the
-/// request future moves what it holds several times before the body arrives; a pointer moves
-/// for free.
-pub(crate) struct Verification(Box<State>);
+/// It lives in the allocation that becomes the request's [`Verified`] (see [`Delivery`]): the
+/// state is large (an HMAC state, a signature, the delivery id) and the request future moves
+/// what it holds several times before the body arrives; a pointer moves for free.
+pub(crate) struct Verification(Arc<Delivery>);
 
-struct State {
-    config: Arc<Config>,
-    macs: Macs,
+/// The hashing part of a [`Delivery`]: spent once the verdict is in.
+pub(crate) struct Hashing {
+    /// One state per secret; taken (and so zeroised) when the request is finished.
+    macs: Option<Macs>,
     signatures: Signatures,
-    id: Option<Box<str>>,
-    timestamp: Option<i64>,
-    event_header: Option<HeaderValue>,
     suffix: Vec<u8>,
     received: usize,
     expected: usize,
-    body: Collected,
+    collected: Collected,
 }
 
 /// The body so far. A body that arrives in one piece is kept as that piece, with no copy.
@@ -252,37 +249,36 @@ impl Verification {
         &self.0.config
     }
 
+    fn delivery(&mut self) -> &mut Delivery {
+        Arc::get_mut(&mut self.0).expect("a delivery is not shared before it is verified")
+    }
+
     /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
-    pub(crate) fn update(&mut self, chunk: impl Buf) -> Result<(), VerifyError> {
-        self.0.update(chunk)
-    }
-
-    /// Compares every signature with every secret's tag, in constant time, and on a match
-    /// returns what the inner service will see.
-    pub(crate) fn finish(self) -> Result<Verified, VerifyError> {
-        self.0.finish()
-    }
-}
-
-impl State {
-    fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
+    pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
+        let Delivery {
+            config, hashing, ..
+        } = self.delivery();
         let len = chunk.remaining();
         if len == 0 {
             return Ok(());
         }
-        if len > self.config.max_body_size - self.received {
+        if len > config.max_body_size - hashing.received {
             return Err(VerifyError::BodyTooLarge {
-                limit: self.config.max_body_size,
+                limit: config.max_body_size,
             });
         }
-        self.received += len;
-        if let Collected::Empty = self.body {
+        hashing.received += len;
+        let macs = hashing
+            .macs
+            .as_mut()
+            .expect("updated before it is finished");
+        if let Collected::Empty = hashing.collected {
             let bytes = chunk.copy_to_bytes(len);
-            self.macs.update(&bytes);
-            self.body = Collected::One(bytes);
+            macs.update(&bytes);
+            hashing.collected = Collected::One(bytes);
             return Ok(());
         }
-        let buffer = collect_many(&mut self.body, self.expected);
+        let buffer = collect_many(&mut hashing.collected, hashing.expected);
         while chunk.has_remaining() {
             let slice = chunk.chunk();
             buffer.put_slice(slice);
@@ -290,40 +286,42 @@ impl State {
             chunk.advance(n);
         }
         let new = &buffer[buffer.len() - len..];
-        self.macs.update(new);
+        macs.update(new);
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<Verified, VerifyError> {
+    /// Compares every signature with every secret's tag, in constant time, and on a match
+    /// returns what the inner service will see.
+    pub(crate) fn finish(mut self) -> Result<Verified, VerifyError> {
+        let Delivery {
+            config,
+            hashing,
+            key_index,
+            body,
+            ..
+        } = self.delivery();
+        let macs = hashing.macs.take().expect("finished once");
         let mut matched = None;
-        let signatures = &self.signatures;
-        self.macs
-            .finish(&self.config.keyring, &self.suffix, |index, tag| {
-                let mut hit = Choice::from(0);
-                for signature in signatures.as_slice() {
-                    hit |= tags_equal(tag, signature);
-                }
-                if bool::from(hit) && matched.is_none() {
-                    matched = Some(index);
-                }
-            });
-        let Some(key_index) = matched else {
+        let signatures = &hashing.signatures;
+        macs.finish(&config.keyring, &hashing.suffix, |index, tag| {
+            let mut hit = Choice::from(0);
+            for signature in signatures.as_slice() {
+                hit |= tags_equal(tag, signature);
+            }
+            if bool::from(hit) && matched.is_none() {
+                matched = Some(index);
+            }
+        });
+        let Some(matched) = matched else {
             return Err(VerifyError::SignatureMismatch);
         };
-        let body = match self.body {
+        *key_index = matched;
+        *body = match std::mem::replace(&mut hashing.collected, Collected::Empty) {
             Collected::Empty => Bytes::new(),
             Collected::One(bytes) => bytes,
             Collected::Many(buffer) => buffer.freeze(),
         };
-        Ok(Verified::new(
-            Arc::clone(&self.config.scheme),
-            key_index,
-            self.config.keyring.name(key_index),
-            self.id,
-            self.timestamp,
-            self.event_header,
-            body,
-        ))
+        Ok(Verified::new(self.0))
     }
 }
 
@@ -342,7 +340,7 @@ mod tests {
         let mut verification = config.begin(&headers, None).unwrap();
         verification.update(Bytes::from_static(b"a")).unwrap();
         verification.update(Bytes::from_static(b"b")).unwrap();
-        match &verification.0.body {
+        match &verification.0.hashing.collected {
             Collected::Many(buffer) => {
                 assert_eq!(&buffer[..], b"ab");
                 assert!(

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::event;
-use super::parse::{Encoding, prefixed_signature, required_header, single_header};
+use super::parse::{Encoding, prefixed_signature, required_header, scan, single_header};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_id, require_timestamp,
@@ -270,7 +270,7 @@ impl Scheme for CustomScheme {
             }
         }
         let tag = prefixed_signature(
-            required_header(headers, &self.signature_header)?,
+            scan(headers, [&self.signature_header])[0],
             &self.signature_header,
             &self.signature_prefix,
             self.encoding,

@@ -56,7 +56,6 @@ impl Scheme for GitHub {
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
         let [signature, delivery, event] = scan(headers, [&SIGNATURE, &DELIVERY, &EVENT]);
-        let signature = signature.required(&SIGNATURE)?;
         let tag = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
         let signed = SignedHeaders::new(Signatures::one(tag)).with_event_header(event.first());
         Ok(match delivery.single(&DELIVERY)? {

@@ -114,10 +114,17 @@ impl<'h> Timestamp<'h> {
         if raw.is_empty() {
             return Err(invalid("empty"));
         }
-        if !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("not a whole number of seconds"));
+        // One pass, digits only: no sign, no spaces, which `str::parse` would take.
+        let mut value = Some(0i64);
+        for byte in raw.bytes() {
+            if !byte.is_ascii_digit() {
+                return Err(invalid("not a whole number of seconds"));
+            }
+            value = value
+                .and_then(|value| value.checked_mul(10))
+                .and_then(|value| value.checked_add(i64::from(byte - b'0')));
         }
-        let unix_seconds = raw.parse::<i64>().map_err(|_| invalid("out of range"))?;
+        let unix_seconds = value.ok_or_else(|| invalid("out of range"))?;
         Ok(Self { raw, unix_seconds })
     }
 
@@ -222,6 +229,32 @@ impl<'h> Found<'h> {
     }
 }
 
+/// `text.split(separator)` for an ASCII separator. The general `char` searcher's setup costs
+/// more than the search itself in a header of a few dozen bytes, and this runs on every
+/// request.
+pub(crate) fn split_ascii(text: &str, separator: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.bytes().position(|byte| byte == separator) {
+            Some(at) => {
+                rest = Some(&current[at + 1..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+/// `text.split_once(separator)` for an ASCII separator; see [`split_ascii`].
+pub(crate) fn split_once_ascii(text: &str, separator: u8) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|byte| byte == separator)?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
 /// How a scheme writes its signatures as text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -235,9 +268,13 @@ pub enum Encoding {
 impl Encoding {
     /// Decodes one signature, or `None` when it is not a 32-byte value in this encoding.
     pub fn decode(self, text: &str) -> Option<Tag> {
+        self.decode_bytes(text.as_bytes())
+    }
+
+    pub(crate) fn decode_bytes(self, text: &[u8]) -> Option<Tag> {
         match self {
-            Self::Hex => decode_hex_tag(text),
-            Self::Base64 => decode_base64_tag(text),
+            Self::Hex => decode_hex_bytes(text),
+            Self::Base64 => decode_base64_bytes(text),
         }
     }
 
@@ -262,11 +299,26 @@ impl Encoding {
 /// A value without the prefix is another version of the scheme, which this crate does not
 /// support: a 401, as a forged signature would get.
 pub(crate) fn prefixed_signature(
-    value: &str,
+    found: Found<'_>,
     name: &HeaderName,
     prefix: &str,
     encoding: Encoding,
 ) -> Result<Tag, VerifyError> {
+    // The usual case first: a single value, the prefix, a well-formed signature. Such a value
+    // is visible ASCII by construction, so the checks that say what is wrong with a value run
+    // only when something is.
+    if let Found {
+        value: Some(value),
+        repeated: false,
+    } = found
+        && let Some(tag) = value
+            .as_bytes()
+            .strip_prefix(prefix.as_bytes())
+            .and_then(|encoded| encoding.decode_bytes(encoded))
+    {
+        return Ok(tag);
+    }
+    let value = found.required(name)?;
     let Some(encoded) = value.strip_prefix(prefix) else {
         return Err(VerifyError::NoSupportedSignature {
             header: name.clone(),
@@ -280,14 +332,9 @@ pub(crate) fn prefixed_signature(
         })
 }
 
-/// Decodes 64 hex digits (either case).
-pub(crate) fn decode_hex_tag(text: &str) -> Option<Tag> {
-    decode_hex_bytes(text.as_bytes())
-}
-
-/// Eight digits at a time, in the bits of a `u64`, with one validity check at the end: this
-/// runs on every request, and a branch or a table look-up per digit costs as much as hashing
-/// a few hundred body bytes.
+/// Decodes 64 hex digits (either case): eight at a time, in the bits of a `u64`, with one
+/// validity check at the end. This runs on every request, and a branch or a table look-up per
+/// digit costs as much as hashing a few hundred body bytes.
 fn decode_hex_bytes(text: &[u8]) -> Option<Tag> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -324,18 +371,51 @@ fn decode_hex_bytes(text: &[u8]) -> Option<Tag> {
     (invalid == 0).then_some(tag)
 }
 
-/// Decodes standard, padded base64 of exactly 32 bytes.
-pub(crate) fn decode_base64_tag(text: &str) -> Option<Tag> {
-    // 32 bytes are 44 characters; refusing anything else first keeps the decode bounded.
-    if text.len() != 44 {
+/// Decodes standard, padded base64 of exactly 32 bytes: 43 characters and one `=`, in the
+/// canonical form only (the last character's two unused bits zero), as the `base64` crate's
+/// `STANDARD` engine decodes it.
+///
+/// By hand, for this one length: a general decoder's setup costs as much as the decoding of
+/// 44 characters, on every request.
+fn decode_base64_bytes(text: &[u8]) -> Option<Tag> {
+    let text: &[u8; 44] = text.try_into().ok()?;
+    let (symbols, padding) = text.split_at(43);
+    if padding != b"=" {
         return None;
     }
-    let mut buffer = [0u8; 33];
-    let len = base64::engine::general_purpose::STANDARD
-        .decode_slice(text, &mut buffer)
-        .ok()?;
-    buffer[..len].try_into().ok()
+    let mut tag = [0u8; 32];
+    let mut invalid = 0u8;
+    let mut sextet = |c: u8| {
+        let value = BASE64[usize::from(c)];
+        invalid |= value;
+        u32::from(value & 0x3f)
+    };
+    let (groups, last) = symbols.as_chunks::<4>();
+    for (out, group) in tag.chunks_exact_mut(3).zip(groups) {
+        let bits = sextet(group[0]) << 18
+            | sextet(group[1]) << 12
+            | sextet(group[2]) << 6
+            | sextet(group[3]);
+        out.copy_from_slice(&bits.to_be_bytes()[1..]);
+    }
+    // The last three characters carry 18 bits for the final two bytes; the two left over
+    // must be zero.
+    let bits = sextet(last[0]) << 12 | sextet(last[1]) << 6 | sextet(last[2]);
+    tag[30..].copy_from_slice(&((bits >> 2) as u16).to_be_bytes());
+    (invalid & 0x80 == 0 && bits & 0b11 == 0).then_some(tag)
 }
+
+/// The value of each base64 character, and `0x80` for every other byte.
+const BASE64: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [0x80; 256];
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 pub(crate) fn encode_hex(tag: &Tag) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -375,8 +455,8 @@ mod tests {
     fn hex_round_trips_in_either_case() {
         let tag: Tag = std::array::from_fn(|i| (i * 37) as u8);
         let lower = encode_hex(&tag);
-        assert_eq!(decode_hex_tag(&lower), Some(tag));
-        assert_eq!(decode_hex_tag(&lower.to_uppercase()), Some(tag));
+        assert_eq!(Encoding::Hex.decode(&lower), Some(tag));
+        assert_eq!(Encoding::Hex.decode(&lower.to_uppercase()), Some(tag));
     }
 
     #[test]
@@ -408,22 +488,68 @@ mod tests {
 
     #[test]
     fn hex_refuses_wrong_length_and_digits() {
-        assert_eq!(decode_hex_tag(""), None);
-        assert_eq!(decode_hex_tag(&"a".repeat(63)), None);
-        assert_eq!(decode_hex_tag(&"a".repeat(66)), None);
-        assert_eq!(decode_hex_tag(&"g".repeat(64)), None);
+        assert_eq!(Encoding::Hex.decode(""), None);
+        assert_eq!(Encoding::Hex.decode(&"a".repeat(63)), None);
+        assert_eq!(Encoding::Hex.decode(&"a".repeat(66)), None);
+        assert_eq!(Encoding::Hex.decode(&"g".repeat(64)), None);
         // Multi-byte UTF-8 must not be split into "digits".
-        assert_eq!(decode_hex_tag(&"é".repeat(32)), None);
+        assert_eq!(Encoding::Hex.decode(&"é".repeat(32)), None);
+    }
+
+    #[test]
+    fn base64_judges_every_byte_at_every_position_as_the_base64_crate_does() {
+        let reference = |text: &[u8]| {
+            let mut buffer = [0u8; 33];
+            let len = base64::engine::general_purpose::STANDARD
+                .decode_slice(text, &mut buffer)
+                .ok()?;
+            <[u8; 32]>::try_from(&buffer[..len]).ok()
+        };
+        let valid = encode_base64(&std::array::from_fn(|i| (i * 73 + 5) as u8));
+        for position in 0..44 {
+            for byte in 0..=255u8 {
+                let mut text = valid.clone().into_bytes();
+                text[position] = byte;
+                let expected = reference(&text);
+                let decoded = std::str::from_utf8(&text)
+                    .ok()
+                    .and_then(|text| Encoding::Base64.decode(text));
+                assert_eq!(decoded, expected, "byte {byte:#04x} at {position}");
+            }
+        }
     }
 
     #[test]
     fn base64_round_trips_and_refuses_other_lengths() {
         let tag: Tag = std::array::from_fn(|i| (255 - i) as u8);
         let text = encode_base64(&tag);
-        assert_eq!(decode_base64_tag(&text), Some(tag));
-        assert_eq!(decode_base64_tag(&text[..43]), None);
-        assert_eq!(decode_base64_tag(&format!("{text}=")), None);
-        assert_eq!(decode_base64_tag(&"*".repeat(44)), None);
+        assert_eq!(Encoding::Base64.decode(&text), Some(tag));
+        assert_eq!(Encoding::Base64.decode(&text[..43]), None);
+        assert_eq!(Encoding::Base64.decode(&format!("{text}=")), None);
+        assert_eq!(Encoding::Base64.decode(&"*".repeat(44)), None);
+    }
+
+    #[test]
+    fn ascii_splits_agree_with_the_standard_ones() {
+        for text in [
+            "",
+            ",",
+            "a",
+            "a,b",
+            ",a,,b,",
+            "v1,abc v1,def",
+            "é,ü,",
+            "t=1,v1=2,v0=3",
+        ] {
+            for separator in [b',', b' ', b'='] {
+                let expected: Vec<&str> = text.split(char::from(separator)).collect();
+                assert_eq!(split_ascii(text, separator).collect::<Vec<_>>(), expected);
+                assert_eq!(
+                    split_once_ascii(text, separator),
+                    text.split_once(char::from(separator))
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::event::{self, Text};
-use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, check_plain_secret, scan};
+use super::parse::{
+    Encoding, MAX_SIGNATURE_ENTRIES, check_plain_secret, scan, split_ascii, split_once_ascii,
+};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_id, require_timestamp,
@@ -105,11 +107,14 @@ impl Scheme for StandardWebhooks {
         };
         let mut signatures = Signatures::new();
         let mut undecodable = false;
-        for (index, entry) in value.split(' ').filter(|e| !e.is_empty()).enumerate() {
+        for (index, entry) in split_ascii(value, b' ')
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
             if index == MAX_SIGNATURE_ENTRIES {
                 return Err(malformed("too many entries"));
             }
-            let Some((version, encoded)) = entry.split_once(',') else {
+            let Some((version, encoded)) = split_once_ascii(entry, b',') else {
                 return Err(malformed(
                     "expected space-separated `version,signature` entries",
                 ));

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::event::{self, Text};
 
-use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, required_header};
+use super::parse::{
+    Encoding, MAX_SIGNATURE_ENTRIES, required_header, split_ascii, split_once_ascii,
+};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_timestamp,
@@ -62,11 +64,11 @@ impl Scheme for Stripe {
         let mut timestamp = None;
         let mut signatures = Signatures::new();
         let mut undecodable = false;
-        for (index, entry) in value.split(',').enumerate() {
+        for (index, entry) in split_ascii(value, b',').enumerate() {
             if index == MAX_SIGNATURE_ENTRIES {
                 return Err(malformed("too many entries"));
             }
-            let Some((key, value)) = entry.trim_matches(' ').split_once('=') else {
+            let Some((key, value)) = split_once_ascii(entry.trim_matches(' '), b'=') else {
                 return Err(malformed("expected comma-separated `key=value` entries"));
             };
             match key {

@@ -3,7 +3,9 @@
 //! - `layer`: `VerifySignatureLayer` (GitHub scheme) in front of a handler that takes the body;
 //! - `by-hand`: verification written inside the handler, the way it usually is: read the body to
 //!   `Bytes`, HMAC it, compare with the decoded header;
-//! - `bare`: the same handler with no verification at all.
+//! - `bare`: the same handler with no verification at all;
+//! - `hash-only`: the handler hashes the body with HMAC-SHA256 and checks nothing: the cost of
+//!   the hash alone, a floor for any verifier (the layer's `bare` goal is bounded by it).
 //!
 //! `cargo bench --bench e2e` needs `wrk` (Debian: `apt-get install -y wrk`). It runs every
 //! server × body size `E2E_ROUNDS` times (default 3, interleaved so each server sees the same
@@ -69,7 +71,15 @@ async fn verify_by_hand(headers: HeaderMap, body: Bytes) -> StatusCode {
     }
 }
 
-fn routers() -> [(&'static str, Router); 3] {
+/// The hash and nothing else: no header read, no comparison.
+async fn hash_only(body: Bytes) -> StatusCode {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).expect("any key");
+    mac.update(&body);
+    std::hint::black_box(mac.finalize());
+    take_body(body).await
+}
+
+fn routers() -> [(&'static str, Router); 4] {
     let layer = VerifySignatureLayer::new(GitHub, SECRET).expect("valid secret");
     [
         ("bare", Router::new().route("/webhook", post(take_body))),
@@ -82,6 +92,10 @@ fn routers() -> [(&'static str, Router); 3] {
         (
             "by-hand",
             Router::new().route("/webhook", post(verify_by_hand)),
+        ),
+        (
+            "hash-only",
+            Router::new().route("/webhook", post(hash_only)),
         ),
     ]
 }
@@ -140,7 +154,17 @@ async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
 
 /// Requests per second reported by `wrk`, failing on any non-2xx answer or socket error.
 fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections: u32) -> f64 {
-    let output = Command::new("wrk")
+    // `E2E_WRK_CPU=1` pins `wrk` to that core (start the bench itself with `taskset -c 0`), so
+    // that the server and the load generator do not trade places between rounds.
+    let mut command = match std::env::var("E2E_WRK_CPU") {
+        Ok(cpu) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", &cpu, "wrk"]);
+            command
+        }
+        Err(_) => Command::new("wrk"),
+    };
+    let output = command
         .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s")])
         .arg("-s")
         .arg(script)
@@ -250,12 +274,14 @@ fn main() {
             let rate = median(rates.clone());
             println!("e2e {label} {name:<8} {rate:>10.0} req/s (median)");
         }
-        if servers.len() < 3 {
+        if servers.len() < 4 {
             continue;
         }
         let (layer_over_bare, layer_over_by_hand) = (per_round(1, 0), per_round(1, 2));
+        let (hash_over_bare, layer_over_hash) = (per_round(3, 0), per_round(1, 3));
         println!(
             "e2e-ratio {label} layer/bare {layer_over_bare:.3} layer/by-hand {layer_over_by_hand:.3} \
+             hash-only/bare {hash_over_bare:.3} layer/hash-only {layer_over_hash:.3} \
              (median of per-round ratios)"
         );
     }

@@ -219,6 +219,11 @@ impl<'h> Found<'h> {
             })
     }
 
+    /// The header's value when it was sent exactly once, unchecked.
+    pub(crate) fn unique(self) -> Option<&'h HeaderValue> {
+        self.value.filter(|_| !self.repeated)
+    }
+
     pub(crate) fn is_present(self) -> bool {
         self.value.is_some()
     }
@@ -307,10 +312,7 @@ pub(crate) fn prefixed_signature(
     // The usual case first: a single value, the prefix, a well-formed signature. Such a value
     // is visible ASCII by construction, so the checks that say what is wrong with a value run
     // only when something is.
-    if let Found {
-        value: Some(value),
-        repeated: false,
-    } = found
+    if let Some(value) = found.unique()
         && let Some(tag) = value
             .as_bytes()
             .strip_prefix(prefix.as_bytes())

@@ -100,44 +100,15 @@ impl Scheme for StandardWebhooks {
         let [id, timestamp, signature] = found;
         let id = id.required(&names.id)?;
         let timestamp = Timestamp::parse(timestamp.required(&names.timestamp)?, &names.timestamp)?;
-        let value = signature.required(&names.signature)?;
-        let malformed = |reason| VerifyError::MalformedHeader {
-            header: names.signature.clone(),
-            reason,
-        };
-        let mut signatures = Signatures::new();
-        let mut undecodable = false;
-        for (index, entry) in split_ascii(value, b' ')
-            .filter(|e| !e.is_empty())
-            .enumerate()
+        // The usual header, a single `v1` signature, decoded straight from its bytes.
+        let signatures = match signature
+            .unique()
+            .and_then(|value| value.as_bytes().strip_prefix(b"v1,"))
+            .and_then(|encoded| Encoding::Base64.decode_bytes(encoded))
         {
-            if index == MAX_SIGNATURE_ENTRIES {
-                return Err(malformed("too many entries"));
-            }
-            let Some((version, encoded)) = split_once_ascii(entry, b',') else {
-                return Err(malformed(
-                    "expected space-separated `version,signature` entries",
-                ));
-            };
-            if version != "v1" {
-                continue;
-            }
-            match Encoding::Base64.decode(encoded) {
-                Some(tag) => signatures
-                    .push(tag)
-                    .map_err(|_| malformed("too many signatures"))?,
-                None => undecodable = true,
-            }
-        }
-        if signatures.is_empty() {
-            return Err(if undecodable {
-                malformed("no `v1` signature is base64 of 32 bytes")
-            } else {
-                VerifyError::NoSupportedSignature {
-                    header: names.signature.clone(),
-                }
-            });
-        }
+            Some(tag) => Signatures::one(tag),
+            None => signature_list(signature.required(&names.signature)?, &names.signature)?,
+        };
         Ok(SignedHeaders::new(signatures)
             .with_id(id)
             .with_timestamp(timestamp))
@@ -192,4 +163,46 @@ impl Scheme for StandardWebhooks {
             id: None,
         }
     }
+}
+
+/// Every `v1` signature in a space-separated `version,signature` list.
+fn signature_list(value: &str, name: &HeaderName) -> Result<Signatures, VerifyError> {
+    let malformed = |reason| VerifyError::MalformedHeader {
+        header: name.clone(),
+        reason,
+    };
+    let mut signatures = Signatures::new();
+    let mut undecodable = false;
+    for (index, entry) in split_ascii(value, b' ')
+        .filter(|e| !e.is_empty())
+        .enumerate()
+    {
+        if index == MAX_SIGNATURE_ENTRIES {
+            return Err(malformed("too many entries"));
+        }
+        let Some((version, encoded)) = split_once_ascii(entry, b',') else {
+            return Err(malformed(
+                "expected space-separated `version,signature` entries",
+            ));
+        };
+        if version != "v1" {
+            continue;
+        }
+        match Encoding::Base64.decode(encoded) {
+            Some(tag) => signatures
+                .push(tag)
+                .map_err(|_| malformed("too many signatures"))?,
+            None => undecodable = true,
+        }
+    }
+    if signatures.is_empty() {
+        return Err(if undecodable {
+            malformed("no `v1` signature is base64 of 32 bytes")
+        } else {
+            VerifyError::NoSupportedSignature {
+                header: name.clone(),
+            }
+        });
+    }
+    Ok(signatures)
 }

@@ -114,17 +114,25 @@ impl<'h> Timestamp<'h> {
         if raw.is_empty() {
             return Err(invalid("empty"));
         }
-        // One pass, digits only: no sign, no spaces, which `str::parse` would take.
-        let mut value = Some(0i64);
-        for byte in raw.bytes() {
-            if !byte.is_ascii_digit() {
-                return Err(invalid("not a whole number of seconds"));
-            }
-            value = value
-                .and_then(|value| value.checked_mul(10))
-                .and_then(|value| value.checked_add(i64::from(byte - b'0')));
+        // Digits only: no sign, no spaces, which `str::parse` would take.
+        let digits = raw.as_bytes();
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(invalid("not a whole number of seconds"));
         }
-        let unix_seconds = value.ok_or_else(|| invalid("out of range"))?;
+        let digit = |byte: &u8| i64::from(byte - b'0');
+        // Eighteen digits always fit in an `i64`; only longer numbers need checking.
+        let unix_seconds = if digits.len() <= 18 {
+            digits
+                .iter()
+                .fold(0, |value, byte| value * 10 + digit(byte))
+        } else {
+            digits
+                .iter()
+                .try_fold(0i64, |value, byte| {
+                    value.checked_mul(10)?.checked_add(digit(byte))
+                })
+                .ok_or_else(|| invalid("out of range"))?
+        };
         Ok(Self { raw, unix_seconds })
     }
 

@@ -7,9 +7,7 @@ use serde::Deserialize;
 
 use super::event::{self, Text};
 
-use super::parse::{
-    Encoding, MAX_SIGNATURE_ENTRIES, required_header, split_ascii, split_once_ascii,
-};
+use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, scan, split_ascii, split_once_ascii};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_timestamp,
@@ -56,11 +54,20 @@ impl Scheme for Stripe {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        let [found] = scan(headers, [&SIGNATURE]);
+        // The usual header, `t=<timestamp>,v1=<signature>`, read without the list parser; any
+        // other shape (test mode adds `v0=`, rotation adds more `v1=`) goes through it.
+        if let Some(signed) = found
+            .unique()
+            .and_then(|value| usual_header(value.as_bytes()))
+        {
+            return Ok(signed);
+        }
         let malformed = |reason| VerifyError::MalformedHeader {
             header: SIGNATURE,
             reason,
         };
-        let value = required_header(headers, &SIGNATURE)?;
+        let value = found.required(&SIGNATURE)?;
         let mut timestamp = None;
         let mut signatures = Signatures::new();
         let mut undecodable = false;
@@ -123,4 +130,14 @@ impl Scheme for Stripe {
             id: event::owned(fields.id),
         }
     }
+}
+
+/// `t=<timestamp>,v1=<signature>` and nothing else, or `None`.
+fn usual_header(value: &[u8]) -> Option<SignedHeaders<'_>> {
+    let rest = value.strip_prefix(b"t=")?;
+    let comma = rest.iter().position(|&byte| byte == b',')?;
+    let (digits, signature) = (&rest[..comma], rest[comma + 1..].strip_prefix(b"v1=")?);
+    let tag = Encoding::Hex.decode_bytes(signature)?;
+    let timestamp = Timestamp::parse(std::str::from_utf8(digits).ok()?, &SIGNATURE).ok()?;
+    Some(SignedHeaders::new(Signatures::one(tag)).with_timestamp(timestamp))
 }

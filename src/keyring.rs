@@ -62,13 +62,18 @@ impl Macs {
 
     /// Absorbs `suffix` into every state and hands each tag, with its secret's position, to
     /// `each`, in secret order. One state at a time: an iterator over the states would carry
-    /// each one (144 bytes) through several moves.
+    /// each one (about 110 bytes) through several moves.
     pub(crate) fn finish(
         self,
         keyring: &Keyring,
         suffix: &[u8],
         mut each: impl FnMut(usize, &Tag),
     ) {
+        debug_assert_eq!(
+            self.rest.len() + 1,
+            keyring.keys.len(),
+            "one state per secret"
+        );
         let mut first = self.first;
         first.update(suffix);
         each(0, &keyring.keys[0].mac.finish(first));
@@ -79,7 +84,7 @@ impl Macs {
     }
 }
 
-/// One pre-keyed HMAC state per secret, cloned for each request.
+/// One pre-keyed HMAC per secret; each request starts its own states from them.
 #[derive(Clone)]
 pub(crate) struct Keyring {
     keys: Box<[Key]>,
@@ -130,8 +135,8 @@ impl Keyring {
         }
     }
 
-    pub(crate) fn name(&self, index: usize) -> Option<&str> {
-        self.keys.get(index).and_then(|key| key.name.as_deref())
+    pub(crate) fn name(&self, index: usize) -> Option<&Arc<str>> {
+        self.keys.get(index).and_then(|key| key.name.as_ref())
     }
 }
 

@@ -2,14 +2,15 @@
 //!
 //! RFC 2104: `HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m))`. Both key blocks are absorbed
 //! when the layer is built, so a request starts from a 32-byte chaining value and costs the
-//! compressions of its own bytes plus two. The `hmac` crate computes the same function (and
+//! compressions of its own bytes plus two (three when the last block has no room for the
+//! length). The `hmac` crate computes the same function (and
 //! signs outgoing messages); every round-trip test checks one against the other, and the unit
 //! tests below compare them on random keys, messages and chunkings.
 //!
 //! Written by hand rather than through `hmac::Hmac` because the layer's fixed cost per request
 //! matters at small bodies: `Hmac`'s state is 144 bytes of two wrapped hash cores that every
 //! request clones and every finalisation copies several times; here a request carries
-//! 32 bytes of state and a block buffer, and finishing is two calls to the compression function.
+//! 32 bytes of state and a block buffer, and finishing is the padding and the outer block.
 
 use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
@@ -98,10 +99,9 @@ impl Drop for MacKey {
 
 /// One message being authenticated: the inner hash's chaining value and its partial block.
 ///
-/// The chaining value is zeroised on drop: until the first block is absorbed it is the inner
-/// half of the key. The block buffer holds only message bytes and padding, which are not
-/// secret, and is left as it is (clearing 64 bytes one volatile write at a time would cost
-/// as much as a tenth of the hashing of a small body).
+/// The chaining value is zeroised on drop: it starts as the inner half of the key and stays
+/// derived from it. The block buffer holds only message bytes and padding, which are not
+/// secret, and is left as it is (64 volatile single-byte writes on every request).
 pub(crate) struct MacState {
     state: [u32; 8],
     /// Bytes absorbed so far, the key block included.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use crate::scheme::{EventInfo, Part, Scheme};
-use crate::verify::{Config, Hashing};
+use crate::verify::Hashing;
 
 /// Proof that a request passed [`VerifySignatureLayer`](crate::VerifySignatureLayer), inserted
 /// into the request's extensions: which scheme and key verified it, its id and timestamp, and
@@ -44,35 +44,40 @@ pub struct Verified {
 /// once verified, the proof that [`Verified`] shows.
 ///
 /// The verification runs in this allocation and the proof is handed on in it, so a request
-/// allocates once for both.
+/// with a single signature allocates once for both.
 pub(crate) struct Delivery {
-    pub(crate) config: Arc<Config>,
+    pub(crate) scheme: Arc<dyn Scheme>,
     pub(crate) id: Option<DeliveryId>,
     pub(crate) timestamp: Option<i64>,
     /// The scheme's event header, kept for [`Scheme::event`]; nothing is parsed before that.
     pub(crate) event_header: Option<HeaderValue>,
-    pub(crate) hashing: Hashing,
+    /// The hashing, while the body streams. It holds the layer's configuration and with it the
+    /// keyed secrets, so it is dropped as soon as the verdict is in: a `Verified` that a
+    /// handler keeps must not keep the keys.
+    pub(crate) hashing: Option<Hashing>,
     /// Set once the signature matched.
     pub(crate) key_index: usize,
+    pub(crate) key_name: Option<Arc<str>>,
     pub(crate) body: Bytes,
     event: OnceLock<EventInfo>,
 }
 
 impl Delivery {
     pub(crate) fn new(
-        config: Arc<Config>,
+        scheme: Arc<dyn Scheme>,
         id: Option<&str>,
         timestamp: Option<i64>,
         event_header: Option<HeaderValue>,
         hashing: Hashing,
     ) -> Self {
         Self {
-            config,
+            scheme,
             id: id.map(DeliveryId::new),
             timestamp,
             event_header,
-            hashing,
+            hashing: Some(hashing),
             key_index: 0,
+            key_name: None,
             body: Bytes::new(),
             event: OnceLock::new(),
         }
@@ -120,7 +125,7 @@ impl Verified {
 
     /// The scheme's name, e.g. `"github"`.
     pub fn scheme(&self) -> &str {
-        self.delivery.config.scheme.name()
+        self.delivery.scheme.name()
     }
 
     /// The position (from 0) of the secret that matched, in the order the secrets were given.
@@ -130,7 +135,7 @@ impl Verified {
 
     /// The name of the secret that matched, if it was given one.
     pub fn key_name(&self) -> Option<&str> {
-        self.delivery.config.keyring.name(self.delivery.key_index)
+        self.delivery.key_name.as_deref()
     }
 
     /// The delivery id: from the scheme's id header when it has one (GitHub's
@@ -208,12 +213,12 @@ impl Verified {
     /// The JSON document the delivery carries: the body, or for a form-encoded GitHub or Slack
     /// delivery the JSON in its `payload` field.
     pub fn payload(&self) -> Cow<'_, [u8]> {
-        self.delivery.config.scheme.payload(&self.delivery.body)
+        self.delivery.scheme.payload(&self.delivery.body)
     }
 
     fn event(&self) -> &EventInfo {
         self.delivery.event.get_or_init(|| {
-            let scheme = &self.delivery.config.scheme;
+            let scheme = &self.delivery.scheme;
             scheme.event(self.delivery.event_header.as_ref(), &self.payload())
         })
     }
@@ -228,11 +233,7 @@ impl Verified {
     /// headers, and when there is no id. See [`replay`](crate::replay#signed-and-unsigned-ids).
     pub fn id_is_signed(&self) -> bool {
         if self.delivery.id.is_some() {
-            self.delivery
-                .config
-                .scheme
-                .signed_content()
-                .contains(&Part::Id)
+            self.delivery.scheme.signed_content().contains(&Part::Id)
         } else {
             self.id().is_some()
         }

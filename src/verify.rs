@@ -102,7 +102,8 @@ impl Config {
             })
             .cloned();
         let hashing = Hashing {
-            macs: Some(macs),
+            config: Arc::clone(self),
+            macs,
             signatures: signed.signatures,
             suffix,
             received: 0,
@@ -113,7 +114,7 @@ impl Config {
             collected: Collected::Empty,
         };
         Ok(Verification(Arc::new(Delivery::new(
-            Arc::clone(self),
+            Arc::clone(&self.scheme),
             signed.id,
             timestamp,
             event_header,
@@ -226,10 +227,11 @@ fn tags_equal(a: &Tag, b: &Tag) -> Choice {
 /// what it holds several times before the body arrives; a pointer moves for free.
 pub(crate) struct Verification(Arc<Delivery>);
 
-/// The hashing part of a [`Delivery`]: spent once the verdict is in.
+/// The hashing part of a [`Delivery`]: dropped, keys and all, once the verdict is in.
 pub(crate) struct Hashing {
-    /// One state per secret; taken (and so zeroised) when the request is finished.
-    macs: Option<Macs>,
+    config: Arc<Config>,
+    /// One state per secret, zeroised on drop.
+    macs: Macs,
     signatures: Signatures,
     suffix: Vec<u8>,
     received: usize,
@@ -246,7 +248,14 @@ enum Collected {
 
 impl Verification {
     pub(crate) fn config(&self) -> &Arc<Config> {
-        &self.0.config
+        &self.hashing_ref().config
+    }
+
+    fn hashing_ref(&self) -> &Hashing {
+        self.0
+            .hashing
+            .as_ref()
+            .expect("a verification hashes until it is finished")
     }
 
     fn delivery(&mut self) -> &mut Delivery {
@@ -255,9 +264,12 @@ impl Verification {
 
     /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
     pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
-        let Delivery {
-            config, hashing, ..
-        } = self.delivery();
+        let hashing = self
+            .delivery()
+            .hashing
+            .as_mut()
+            .expect("a verification hashes until it is finished");
+        let config = &hashing.config;
         let len = chunk.remaining();
         if len == 0 {
             return Ok(());
@@ -268,10 +280,7 @@ impl Verification {
             });
         }
         hashing.received += len;
-        let macs = hashing
-            .macs
-            .as_mut()
-            .expect("updated before it is finished");
+        let macs = &mut hashing.macs;
         if let Collected::Empty = hashing.collected {
             let bytes = chunk.copy_to_bytes(len);
             macs.update(&bytes);
@@ -293,17 +302,20 @@ impl Verification {
     /// Compares every signature with every secret's tag, in constant time, and on a match
     /// returns what the inner service will see.
     pub(crate) fn finish(mut self) -> Result<Verified, VerifyError> {
-        let Delivery {
+        let delivery = self.delivery();
+        let Hashing {
             config,
-            hashing,
-            key_index,
-            body,
+            macs,
+            signatures,
+            suffix,
+            collected,
             ..
-        } = self.delivery();
-        let macs = hashing.macs.take().expect("finished once");
+        } = delivery
+            .hashing
+            .take()
+            .expect("a verification is finished once");
         let mut matched = None;
-        let signatures = &hashing.signatures;
-        macs.finish(&config.keyring, &hashing.suffix, |index, tag| {
+        macs.finish(&config.keyring, &suffix, |index, tag| {
             let mut hit = Choice::from(0);
             for signature in signatures.as_slice() {
                 hit |= tags_equal(tag, signature);
@@ -315,8 +327,9 @@ impl Verification {
         let Some(matched) = matched else {
             return Err(VerifyError::SignatureMismatch);
         };
-        *key_index = matched;
-        *body = match std::mem::replace(&mut hashing.collected, Collected::Empty) {
+        delivery.key_index = matched;
+        delivery.key_name = config.keyring.name(matched).cloned();
+        delivery.body = match collected {
             Collected::Empty => Bytes::new(),
             Collected::One(bytes) => bytes,
             Collected::Many(buffer) => buffer.freeze(),
@@ -340,7 +353,7 @@ mod tests {
         let mut verification = config.begin(&headers, None).unwrap();
         verification.update(Bytes::from_static(b"a")).unwrap();
         verification.update(Bytes::from_static(b"b")).unwrap();
-        match &verification.0.hashing.collected {
+        match &verification.hashing_ref().collected {
             Collected::Many(buffer) => {
                 assert_eq!(&buffer[..], b"ab");
                 assert!(
@@ -351,5 +364,38 @@ mod tests {
             }
             _ => panic!("two chunks are collected into one buffer"),
         }
+    }
+
+    #[test]
+    fn a_verified_request_does_not_keep_the_keys() {
+        use crate::scheme::Message;
+        use crate::secret::Secret;
+
+        let config = Arc::new(
+            Config::new(
+                Arc::new(GitHub),
+                &Secrets::from([Secret::new("old").named("a"), Secret::new("new").named("b")]),
+            )
+            .unwrap(),
+        );
+        let body = b"{\"zen\":\"Keep it logically awesome.\"}";
+        let headers = GitHub
+            .sign(&Secret::new("new"), &Message::new(body))
+            .unwrap();
+        let mut verification = config.begin(&headers, None).unwrap();
+        assert_eq!(
+            Arc::strong_count(&config),
+            2,
+            "the hashing holds the configuration"
+        );
+        verification.update(Bytes::from_static(body)).unwrap();
+        let verified = verification.finish().unwrap();
+        assert_eq!((verified.key_index(), verified.key_name()), (1, Some("b")));
+        assert_eq!(
+            Arc::strong_count(&config),
+            1,
+            "the proof a handler may keep holds neither the keyring nor the rest of the layer"
+        );
+        assert_eq!(&verified.body()[..], body);
     }
 }

@@ -250,6 +250,15 @@ impl Scheme for CustomScheme {
                 _ => {}
             }
         }
+        // The verifier decodes a well-formed value straight from the header's bytes; a prefix
+        // outside visible ASCII would let bytes through that no header value may carry.
+        if !self
+            .signature_prefix
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() || byte == b' ' || byte == b'\t')
+        {
+            return Err(invalid("the signature prefix is not visible ASCII"));
+        }
         Ok(())
     }
 
@@ -338,6 +347,22 @@ impl Scheme for CustomScheme {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_prefix_outside_visible_ascii_is_refused_at_configuration() {
+        let scheme = |prefix: &'static str| {
+            CustomScheme::new(HeaderName::from_static("x-sig")).signature_prefix(prefix)
+        };
+        assert!(scheme("v2=").check().is_ok());
+        assert!(scheme("sha256 ").check().is_ok());
+        for prefix in ["é=", "v2=\n", "v2\u{7f}="] {
+            let error = scheme(prefix).check().unwrap_err();
+            assert!(
+                error.to_string().contains("not visible ASCII"),
+                "{prefix:?}: {error}"
+            );
+        }
+    }
 
     #[test]
     fn templates_parse_into_parts() {

@@ -81,8 +81,9 @@ pub struct SignedHeaders<'h> {
     pub timestamp: Option<Timestamp<'h>>,
     /// Every signature of a supported version found in the header.
     pub signatures: Signatures,
-    /// The value of the scheme's [`event_header`](Scheme::event_header), for a scheme that
-    /// reads it along with the others; when it is `None` the layer looks the header up itself.
+    /// The value of the header named by the scheme's [`event_header`](Scheme::event_header)
+    /// (and no other: the layer keeps it as that header's value), for a scheme that reads it
+    /// along with the others; when it is `None` the layer looks the header up itself.
     pub event_header: Option<&'h HeaderValue>,
 }
 

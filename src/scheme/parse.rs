@@ -182,8 +182,10 @@ pub(crate) fn scan<'h, const N: usize>(
     for (name, value) in headers {
         for (wanted, slot) in names.iter().zip(found.iter_mut()) {
             if name == *wanted {
-                slot.repeated |= slot.value.is_some();
-                slot.value = Some(value);
+                match slot.value {
+                    Some(_) => slot.repeated = true,
+                    None => slot.value = Some(value),
+                }
             }
         }
     }
@@ -246,6 +248,10 @@ impl<'h> Found<'h> {
 /// more than the search itself in a header of a few dozen bytes, and this runs on every
 /// request.
 pub(crate) fn split_ascii(text: &str, separator: u8) -> impl Iterator<Item = &str> {
+    debug_assert!(
+        separator.is_ascii(),
+        "a separator inside a character would split it"
+    );
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let current = rest?;
@@ -264,6 +270,10 @@ pub(crate) fn split_ascii(text: &str, separator: u8) -> impl Iterator<Item = &st
 
 /// `text.split_once(separator)` for an ASCII separator; see [`split_ascii`].
 pub(crate) fn split_once_ascii(text: &str, separator: u8) -> Option<(&str, &str)> {
+    debug_assert!(
+        separator.is_ascii(),
+        "a separator inside a character would split it"
+    );
     let at = text.bytes().position(|byte| byte == separator)?;
     Some((&text[..at], &text[at + 1..]))
 }
@@ -537,6 +547,35 @@ mod tests {
         assert_eq!(Encoding::Base64.decode(&text[..43]), None);
         assert_eq!(Encoding::Base64.decode(&format!("{text}=")), None);
         assert_eq!(Encoding::Base64.decode(&"*".repeat(44)), None);
+    }
+
+    #[test]
+    fn scan_keeps_the_first_value_and_notes_a_repeat() {
+        let (a, b, c) = (
+            HeaderName::from_static("x-a"),
+            HeaderName::from_static("x-b"),
+            HeaderName::from_static("x-c"),
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(&a, HeaderValue::from_static("first"));
+        headers.insert(&b, HeaderValue::from_static("only"));
+        headers.append(&a, HeaderValue::from_static("second"));
+        let [found_a, found_b, found_c] = scan(&headers, [&a, &b, &c]);
+        assert_eq!(found_a.first().unwrap(), "first");
+        assert!(found_a.unique().is_none());
+        assert!(matches!(
+            found_a.single(&a),
+            Err(VerifyError::MalformedHeader {
+                reason: "sent more than once",
+                ..
+            })
+        ));
+        assert_eq!(found_b.single(&b).unwrap(), Some("only"));
+        assert_eq!(found_c.single(&c).unwrap(), None);
+        assert!(matches!(
+            found_c.required(&c),
+            Err(VerifyError::MissingHeader { .. })
+        ));
     }
 
     #[test]

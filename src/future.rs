@@ -169,8 +169,10 @@ where
                         parts,
                         mut inner,
                     } = pending.take().expect("polled after completion");
-                    let config = std::sync::Arc::clone(verification.config());
-                    let verified = outcome.and_then(|()| verification.finish());
+                    let (config, verified) = match outcome {
+                        Ok(()) => verification.finish(),
+                        Err(error) => (verification.into_config(), Err(error)),
+                    };
                     let check = verified.as_ref().ok().and_then(|verified| {
                         config
                             .replay

@@ -299,9 +299,17 @@ impl Verification {
         Ok(())
     }
 
+    /// The configuration, for a request refused before it was finished.
+    pub(crate) fn into_config(mut self) -> Arc<Config> {
+        let hashing = self.delivery().hashing.take();
+        hashing.expect("a verification is finished once").config
+    }
+
     /// Compares every signature with every secret's tag, in constant time, and on a match
-    /// returns what the inner service will see.
-    pub(crate) fn finish(mut self) -> Result<Verified, VerifyError> {
+    /// returns what the inner service will see; with the configuration the verification held,
+    /// handed back rather than cloned (the caller still needs it, and this is one reference
+    /// count less per request).
+    pub(crate) fn finish(mut self) -> (Arc<Config>, Result<Verified, VerifyError>) {
         let delivery = self.delivery();
         let Hashing {
             config,
@@ -325,7 +333,7 @@ impl Verification {
             }
         });
         let Some(matched) = matched else {
-            return Err(VerifyError::SignatureMismatch);
+            return (config, Err(VerifyError::SignatureMismatch));
         };
         delivery.key_index = matched;
         delivery.key_name = config.keyring.name(matched).cloned();
@@ -334,7 +342,7 @@ impl Verification {
             Collected::One(bytes) => bytes,
             Collected::Many(buffer) => buffer.freeze(),
         };
-        Ok(Verified::new(self.0))
+        (config, Ok(Verified::new(self.0)))
     }
 }
 
@@ -389,7 +397,10 @@ mod tests {
             "the hashing holds the configuration"
         );
         verification.update(Bytes::from_static(body)).unwrap();
-        let verified = verification.finish().unwrap();
+        let (handed_back, verified) = verification.finish();
+        assert!(Arc::ptr_eq(&handed_back, &config));
+        drop(handed_back);
+        let verified = verified.unwrap();
         assert_eq!((verified.key_index(), verified.key_name()), (1, Some("b")));
         assert_eq!(
             Arc::strong_count(&config),

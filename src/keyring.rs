@@ -6,6 +6,7 @@ use std::sync::Arc;
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::error::{ConfigError, SignError};
 use crate::mac::{MacKey, MacState};
@@ -96,30 +97,42 @@ struct Key {
     name: Option<Arc<str>>,
 }
 
+/// Each configured secret turned into its HMAC key by `scheme`, in order: the check both sides
+/// make when they are built. An error names a secret by position and name, never by value.
+pub(crate) fn derive_keys(
+    scheme: &dyn Scheme,
+    secrets: &Secrets,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, ConfigError> {
+    if secrets.is_empty() {
+        return Err(ConfigError::NoSecrets);
+    }
+    secrets
+        .iter()
+        .enumerate()
+        .map(|(index, secret)| {
+            scheme
+                .key(secret)
+                .map_err(|reason| ConfigError::InvalidSecret {
+                    which: match secret.name() {
+                        Some(name) => format!("#{} ({name:?})", index + 1),
+                        None => format!("#{}", index + 1),
+                    },
+                    reason,
+                })
+        })
+        .collect()
+}
+
 impl Keyring {
     pub(crate) fn new(scheme: &dyn Scheme, secrets: &Secrets) -> Result<Self, ConfigError> {
-        if secrets.is_empty() {
-            return Err(ConfigError::NoSecrets);
-        }
-        let keys = secrets
+        let keys = derive_keys(scheme, secrets)?
             .iter()
-            .enumerate()
-            .map(|(index, secret)| {
-                let key = scheme
-                    .key(secret)
-                    .map_err(|reason| ConfigError::InvalidSecret {
-                        which: match secret.name() {
-                            Some(name) => format!("#{} ({name:?})", index + 1),
-                            None => format!("#{}", index + 1),
-                        },
-                        reason,
-                    })?;
-                Ok(Key {
-                    mac: MacKey::new(&key),
-                    name: secret.name_arc(),
-                })
+            .zip(secrets.iter())
+            .map(|(key, secret)| Key {
+                mac: MacKey::new(key),
+                name: secret.name_arc(),
             })
-            .collect::<Result<_, ConfigError>>()?;
+            .collect();
         Ok(Self { keys })
     }
 

@@ -12,7 +12,7 @@ use super::id::{DeliveryId, EventType};
 use super::service::SignRequest;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, SignError};
-use crate::keyring::{HmacSha256, Keyring, new_mac, write_signed};
+use crate::keyring::{HmacSha256, derive_keys, new_mac, write_signed};
 use crate::scheme::{Message, Scheme};
 use crate::secret::Secrets;
 
@@ -60,19 +60,10 @@ impl SignRequestLayer {
     /// ```
     pub fn new(scheme: impl Scheme, secrets: impl Into<Secrets>) -> Result<Self, ConfigError> {
         scheme.check()?;
-        // Every secret is checked as the verifying side would; the first one signs.
-        let secrets = secrets.into();
-        Keyring::new(&scheme, &secrets)?;
-        let first = secrets
-            .iter()
-            .next()
-            .expect("the keyring refuses an empty list");
-        // Signed with the `hmac` crate, not the verifier's own HMAC: each side checks the other.
-        let mac = new_mac(
-            &scheme
-                .key(first)
-                .expect("the keyring accepted every secret"),
-        );
+        // Every secret is checked as the verifying side would; the first one signs, with the
+        // `hmac` crate rather than the verifier's own HMAC, so that each side checks the other.
+        let keys = derive_keys(&scheme, &secrets.into())?;
+        let mac = new_mac(keys.first().ok_or(ConfigError::NoSecrets)?);
         let id_header = scheme.id_header().cloned();
         Ok(Self {
             config: Arc::new(SignConfig {

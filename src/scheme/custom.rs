@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::event;
-use super::parse::{Encoding, prefixed_signature, required_header, scan, single_header};
+use super::parse::{Encoding, prefixed_signature, scan_optional};
 use super::{
     EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
     require_id, require_timestamp,
@@ -263,29 +263,37 @@ impl Scheme for CustomScheme {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        let [timestamp, id, signature, event] = scan_optional(
+            headers,
+            [
+                self.timestamp_header.as_ref(),
+                self.id_header.as_ref(),
+                Some(&self.signature_header),
+                self.event_header(),
+            ],
+        );
         let mut signed = SignedHeaders::default();
         if let Some(name) = &self.timestamp_header {
-            signed =
-                signed.with_timestamp(Timestamp::parse(required_header(headers, name)?, name)?);
+            signed = signed.with_timestamp(Timestamp::parse(timestamp.required(name)?, name)?);
         }
         if let Some(name) = &self.id_header {
             let id = if self.signed_content.contains(&Part::Id) {
-                Some(required_header(headers, name)?)
+                Some(id.required(name)?)
             } else {
-                single_header(headers, name)?
+                id.single(name)?
             };
             if let Some(id) = id {
                 signed = signed.with_id(id);
             }
         }
         let tag = prefixed_signature(
-            scan(headers, [&self.signature_header])[0],
+            signature,
             &self.signature_header,
             &self.signature_prefix,
             self.encoding,
         )?;
         signed.signatures = Signatures::one(tag);
-        Ok(signed)
+        Ok(signed.with_event_header(event.first()))
     }
 
     fn write_headers(

@@ -147,27 +147,6 @@ impl<'h> Timestamp<'h> {
     }
 }
 
-/// The value of a header that may be sent at most once.
-///
-/// A repeated signature or timestamp header is refused rather than one of its values picked:
-/// proxies and frameworks disagree on which one wins.
-pub(crate) fn single_header<'h>(
-    headers: &'h HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'h str>, VerifyError> {
-    let [found] = scan(headers, [name]);
-    found.single(name)
-}
-
-/// Like [`single_header`], for a header the scheme cannot do without.
-pub(crate) fn required_header<'h>(
-    headers: &'h HeaderMap,
-    name: &HeaderName,
-) -> Result<&'h str, VerifyError> {
-    let [found] = scan(headers, [name]);
-    found.required(name)
-}
-
 /// Reads the headers named in `names` in one pass over the map.
 ///
 /// A webhook request carries a dozen headers or so, and comparing each of their names with the
@@ -178,10 +157,30 @@ pub(crate) fn scan<'h, const N: usize>(
     headers: &'h HeaderMap,
     names: [&HeaderName; N],
 ) -> [Found<'h>; N] {
+    scan_matching(headers, names, |wanted, name| *wanted == name)
+}
+
+/// [`scan`] for a scheme whose headers are configured, some of them not at all: a `None` name
+/// finds nothing.
+pub(crate) fn scan_optional<'h, const N: usize>(
+    headers: &'h HeaderMap,
+    names: [Option<&HeaderName>; N],
+) -> [Found<'h>; N] {
+    scan_matching(headers, names, |wanted, name| *wanted == Some(name))
+}
+
+// Generic over how a name is wanted, and inlined into each scheme's parser, where the names
+// and their number are known: GitHub's `parse` takes 723 instructions this way, 948 as a call.
+#[inline(always)]
+fn scan_matching<'h, W, const N: usize>(
+    headers: &'h HeaderMap,
+    names: [W; N],
+    is: impl Fn(&W, &HeaderName) -> bool,
+) -> [Found<'h>; N] {
     let mut found = [Found::default(); N];
     for (name, value) in headers {
         for (wanted, slot) in names.iter().zip(found.iter_mut()) {
-            if name == *wanted {
+            if is(wanted, name) {
                 match slot.value {
                     Some(_) => slot.repeated = true,
                     None => slot.value = Some(value),

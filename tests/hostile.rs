@@ -3,6 +3,8 @@
 //! Every case ends in a definite status, never a panic or a hang, and the inner service runs
 //! only for a valid delivery.
 
+mod common;
+
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,13 +13,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::Full;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 use tower_webhook::scheme::{
-    CustomScheme, Encoding, Generic, GitHub, MAX_SIGNATURE_ENTRIES, Message, Scheme, Shopify,
-    Slack, StandardWebhooks, Stripe,
+    Encoding, Generic, GitHub, MAX_SIGNATURE_ENTRIES, Message, Scheme, Shopify, Slack,
+    StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, VerifiedBody, VerifyError, VerifySignatureLayer};
 
@@ -33,14 +35,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let acme = CustomScheme::new(HeaderName::from_static("x-acme-signature"))
-        .named("acme")
-        .signature_prefix("v2=")
-        .encoding(Encoding::Base64)
-        .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
-        .id_header(HeaderName::from_static("x-acme-delivery"))
-        .signed_content("{id}:{timestamp}:{body}")
-        .unwrap();
+    let acme = common::acme_scheme();
     vec![
         Case {
             scheme: Arc::new(GitHub),

@@ -2,6 +2,7 @@
 //! for every scheme.
 #![cfg(feature = "sign")]
 
+mod common;
 mod support;
 
 use std::sync::Arc;
@@ -12,21 +13,12 @@ use bytes::Bytes;
 use http::{HeaderName, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{BoxError, ServiceBuilder, ServiceExt, service_fn};
-use tower_webhook::scheme::{
-    CustomScheme, Encoding, Generic, GitHub, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
-};
+use tower_webhook::scheme::{Generic, GitHub, Scheme, Shopify, Slack, StandardWebhooks, Stripe};
 use tower_webhook::sign::{DeliveryId, EventType, SignRequestError, SignRequestLayer};
 use tower_webhook::{Secret, SecretFormat, Verified, VerifySignatureLayer};
 
 fn schemes() -> Vec<(Arc<dyn Scheme>, &'static str)> {
-    let custom = CustomScheme::new(HeaderName::from_static("x-acme-signature"))
-        .named("acme")
-        .signature_prefix("v2=")
-        .encoding(Encoding::Base64)
-        .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
-        .id_header(HeaderName::from_static("x-acme-delivery"))
-        .signed_content("{id}:{timestamp}:{body}")
-        .unwrap();
+    let custom = common::acme_scheme();
     vec![
         (Arc::new(GitHub), "It's a Secret to Everybody"),
         (Arc::new(Stripe), "whsec_test_secret"),

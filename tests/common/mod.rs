@@ -218,3 +218,18 @@ impl Body for Chunks {
         }
     }
 }
+
+/// The custom scheme the tests use where every scheme is tried: base64 after `v2=`, signing
+/// `{id}:{timestamp}:{body}` from its own three headers.
+pub fn acme_scheme() -> tower_webhook::scheme::CustomScheme {
+    use http::HeaderName;
+    use tower_webhook::scheme::{CustomScheme, Encoding};
+    CustomScheme::new(HeaderName::from_static("x-acme-signature"))
+        .named("acme")
+        .signature_prefix("v2=")
+        .encoding(Encoding::Base64)
+        .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
+        .id_header(HeaderName::from_static("x-acme-delivery"))
+        .signed_content("{id}:{timestamp}:{body}")
+        .expect("a valid template")
+}

@@ -78,7 +78,7 @@ impl MacKey {
     }
 
     /// The tag of everything `mac` absorbed.
-    pub(crate) fn finish(&self, mut mac: MacState) -> Tag {
+    pub(crate) fn finish(&self, mac: &mut MacState) -> Tag {
         let inner = mac.inner_digest();
         let mut block = [0u8; BLOCK];
         block[..32].copy_from_slice(&inner);
@@ -181,7 +181,7 @@ mod tests {
         for chunk in chunks {
             mac.update(chunk);
         }
-        key.finish(mac)
+        key.finish(&mut mac)
     }
 
     #[test]

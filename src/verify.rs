@@ -102,7 +102,6 @@ impl Config {
             })
             .cloned();
         let hashing = Hashing {
-            config: Arc::clone(self),
             macs,
             signatures: signed.signatures,
             suffix,
@@ -113,13 +112,16 @@ impl Config {
             }),
             collected: Collected::Empty,
         };
-        Ok(Verification(Arc::new(Delivery::new(
-            Arc::clone(&self.scheme),
-            signed.id,
-            timestamp,
-            event_header,
-            hashing,
-        ))))
+        Ok(Verification {
+            delivery: Arc::new(Delivery::new(
+                Arc::clone(&self.scheme),
+                signed.id,
+                timestamp,
+                event_header,
+                hashing,
+            )),
+            config: Arc::clone(self),
+        })
     }
 
     fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {
@@ -225,11 +227,16 @@ fn tags_equal(a: &Tag, b: &Tag) -> Choice {
 /// It lives in the allocation that becomes the request's [`Verified`] (see [`Delivery`]): the
 /// state is large (an HMAC state, a signature, the delivery id) and the request future moves
 /// what it holds several times before the body arrives; a pointer moves for free.
-pub(crate) struct Verification(Arc<Delivery>);
-
-/// The hashing part of a [`Delivery`]: dropped, keys and all, once the verdict is in.
-pub(crate) struct Hashing {
+pub(crate) struct Verification {
+    delivery: Arc<Delivery>,
+    /// Kept apart from the delivery, which becomes the proof a handler may keep: the
+    /// configuration holds the keyed secrets.
     config: Arc<Config>,
+}
+
+/// The hashing part of a [`Delivery`]: dropped, with the states derived from the keys, once
+/// the verdict is in.
+pub(crate) struct Hashing {
     /// One state per secret, zeroised on drop.
     macs: Macs,
     signatures: Signatures,
@@ -248,28 +255,25 @@ enum Collected {
 
 impl Verification {
     pub(crate) fn config(&self) -> &Arc<Config> {
-        &self.hashing_ref().config
+        &self.config
     }
 
+    #[cfg(test)]
     fn hashing_ref(&self) -> &Hashing {
-        self.0
+        self.delivery
             .hashing
             .as_ref()
             .expect("a verification hashes until it is finished")
     }
 
-    fn delivery(&mut self) -> &mut Delivery {
-        Arc::get_mut(&mut self.0).expect("a delivery is not shared before it is verified")
-    }
-
     /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
     pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
-        let hashing = self
-            .delivery()
+        let config = &self.config;
+        let hashing = Arc::get_mut(&mut self.delivery)
+            .expect("a delivery is not shared before it is verified")
             .hashing
             .as_mut()
             .expect("a verification hashes until it is finished");
-        let config = &hashing.config;
         let len = chunk.remaining();
         if len == 0 {
             return Ok(());
@@ -300,49 +304,49 @@ impl Verification {
     }
 
     /// The configuration, for a request refused before it was finished.
-    pub(crate) fn into_config(mut self) -> Arc<Config> {
-        let hashing = self.delivery().hashing.take();
-        hashing.expect("a verification is finished once").config
+    pub(crate) fn into_config(self) -> Arc<Config> {
+        self.config
     }
 
     /// Compares every signature with every secret's tag, in constant time, and on a match
     /// returns what the inner service will see; with the configuration the verification held,
     /// handed back rather than cloned (the caller still needs it, and this is one reference
     /// count less per request).
+    ///
+    /// The hashing is finished where it lies in the delivery and then dropped there: taking it
+    /// out first would copy its 260 bytes.
     pub(crate) fn finish(mut self) -> (Arc<Config>, Result<Verified, VerifyError>) {
-        let delivery = self.delivery();
-        let Hashing {
-            config,
-            macs,
-            signatures,
-            suffix,
-            collected,
-            ..
-        } = delivery
+        let delivery = Arc::get_mut(&mut self.delivery)
+            .expect("a delivery is not shared before it is verified");
+        let hashing = delivery
             .hashing
-            .take()
+            .as_mut()
             .expect("a verification is finished once");
+        let keyring = &self.config.keyring;
         let mut matched = None;
-        macs.finish(&config.keyring, &suffix, |index, tag| {
+        let signatures = hashing.signatures.as_slice();
+        hashing.macs.finish(keyring, &hashing.suffix, |index, tag| {
             let mut hit = Choice::from(0);
-            for signature in signatures.as_slice() {
+            for signature in signatures {
                 hit |= tags_equal(tag, signature);
             }
             if bool::from(hit) && matched.is_none() {
                 matched = Some(index);
             }
         });
+        let collected = std::mem::replace(&mut hashing.collected, Collected::Empty);
+        delivery.hashing = None;
         let Some(matched) = matched else {
-            return (config, Err(VerifyError::SignatureMismatch));
+            return (self.config, Err(VerifyError::SignatureMismatch));
         };
         delivery.key_index = matched;
-        delivery.key_name = config.keyring.name(matched).cloned();
+        delivery.key_name = keyring.name(matched).cloned();
         delivery.body = match collected {
             Collected::Empty => Bytes::new(),
             Collected::One(bytes) => bytes,
             Collected::Many(buffer) => buffer.freeze(),
         };
-        (config, Ok(Verified::new(self.0)))
+        (self.config, Ok(Verified::new(self.delivery)))
     }
 }
 
@@ -394,7 +398,7 @@ mod tests {
         assert_eq!(
             Arc::strong_count(&config),
             2,
-            "the hashing holds the configuration"
+            "the verification holds the configuration"
         );
         verification.update(Bytes::from_static(body)).unwrap();
         let (handed_back, verified) = verification.finish();

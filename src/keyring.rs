@@ -136,6 +136,7 @@ impl Keyring {
     }
 
     /// Fresh HMAC states for one request, in secret order.
+    #[inline(always)]
     pub(crate) fn macs(&self) -> Macs {
         let (first, rest) = self
             .keys

@@ -68,6 +68,7 @@ impl MacKey {
     }
 
     /// A fresh computation for one message.
+    #[inline(always)]
     pub(crate) fn start(&self) -> MacState {
         MacState {
             state: self.inner,

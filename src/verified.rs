@@ -59,29 +59,7 @@ pub(crate) struct Delivery {
     pub(crate) key_index: usize,
     pub(crate) key_name: Option<Arc<str>>,
     pub(crate) body: Bytes,
-    event: OnceLock<EventInfo>,
-}
-
-impl Delivery {
-    pub(crate) fn new(
-        scheme: Arc<dyn Scheme>,
-        id: Option<&str>,
-        timestamp: Option<i64>,
-        event_header: Option<HeaderValue>,
-        hashing: Hashing,
-    ) -> Self {
-        Self {
-            scheme,
-            id: id.map(DeliveryId::new),
-            timestamp,
-            event_header,
-            hashing: Some(hashing),
-            key_index: 0,
-            key_name: None,
-            body: Bytes::new(),
-            event: OnceLock::new(),
-        }
-    }
+    pub(crate) event: OnceLock<EventInfo>,
 }
 
 /// A delivery id, inline when it is as short as every scheme's ids are (UUIDs, `msg_…`), so
@@ -94,7 +72,8 @@ pub(crate) enum DeliveryId {
 const INLINE_ID: usize = 48;
 
 impl DeliveryId {
-    fn new(id: &str) -> Self {
+    #[inline(always)]
+    pub(crate) fn new(id: &str) -> Self {
         match id.len() {
             len @ 0..=INLINE_ID => {
                 let mut bytes = [0; INLINE_ID];

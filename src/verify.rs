@@ -1,7 +1,7 @@
 //! The verification itself, apart from tower: headers first, then the body as it streams.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::HeaderMap;
@@ -11,9 +11,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, VerifyError};
 use crate::keyring::{Keyring, Macs};
 use crate::reject::OnReject;
-use crate::scheme::{Part, Scheme, Signatures, SignedHeaders, Tag};
+use crate::scheme::{Part, Scheme, Signatures, Tag};
 use crate::secret::Secrets;
-use crate::verified::{Delivery, Verified};
+use crate::verified::{Delivery, DeliveryId, Verified};
 
 pub(crate) const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
@@ -84,15 +84,6 @@ impl Config {
             });
         }
 
-        let content = self.scheme.signed_content();
-        let mut macs = self.keyring.macs();
-        let mut prefix = |bytes: &[u8]| macs.update(bytes);
-        feed(&content[..self.body_at], &signed, &mut prefix);
-        let mut suffix = Vec::new();
-        feed(&content[self.body_at + 1..], &signed, &mut |bytes| {
-            suffix.extend_from_slice(bytes)
-        });
-
         // A reference-counted copy: the event type is resolved later, if asked for.
         let event_header = signed
             .event_header
@@ -101,25 +92,42 @@ impl Config {
                 headers.get(name)
             })
             .cloned();
-        let hashing = Hashing {
-            macs,
-            signatures: signed.signatures,
-            suffix,
-            received: 0,
-            // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
-            expected: declared.map_or(0, |n| {
-                n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
+        let (id, sent_at) = (signed.id, signed.timestamp.map(|t| t.raw()));
+        // Written out here, in one literal, and the signed text around the body fed to it
+        // where it lives: the delivery is half a kilobyte, and a constructor taking the
+        // hashing built apart copied those 256 bytes again on every request.
+        let mut delivery = Arc::new(Delivery {
+            scheme: Arc::clone(&self.scheme),
+            id: id.map(DeliveryId::new),
+            timestamp,
+            event_header,
+            hashing: Some(Hashing {
+                macs: self.keyring.macs(),
+                signatures: signed.signatures,
+                suffix: Vec::new(),
+                received: 0,
+                // Never reserve much on a client's word alone; see `MAX_PREALLOCATION`.
+                expected: declared.map_or(0, |n| {
+                    n.min(self.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
+                }),
+                collected: Collected::Empty,
             }),
-            collected: Collected::Empty,
-        };
+            key_index: 0,
+            key_name: None,
+            body: Bytes::new(),
+            event: OnceLock::new(),
+        });
+        let content = self.scheme.signed_content();
+        let (before, after) = (&content[..self.body_at], &content[self.body_at + 1..]);
+        if !before.is_empty() || !after.is_empty() {
+            let hashing = hashing_of(&mut delivery);
+            feed(before, id, sent_at, |bytes| hashing.macs.update(bytes));
+            feed(after, id, sent_at, |bytes| {
+                hashing.suffix.extend_from_slice(bytes)
+            });
+        }
         Ok(Verification {
-            delivery: Arc::new(Delivery::new(
-                Arc::clone(&self.scheme),
-                signed.id,
-                timestamp,
-                event_header,
-                hashing,
-            )),
+            delivery,
             config: Arc::clone(self),
         })
     }
@@ -183,12 +191,19 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn feed(parts: &[Part], signed: &SignedHeaders<'_>, update: &mut dyn FnMut(&[u8])) {
+/// The hashing of a delivery that is not yet shared.
+fn hashing_of(delivery: &mut Arc<Delivery>) -> &mut Hashing {
+    Arc::get_mut(delivery)
+        .and_then(|delivery| delivery.hashing.as_mut())
+        .expect("a delivery hashes, unshared, until it is verified")
+}
+
+fn feed(parts: &[Part], id: Option<&str>, timestamp: Option<&str>, mut update: impl FnMut(&[u8])) {
     for part in parts {
         match part {
             Part::Literal(text) => update(text.as_bytes()),
-            Part::Timestamp => update(signed.timestamp.as_ref().map_or("", |t| t.raw()).as_bytes()),
-            Part::Id => update(signed.id.unwrap_or_default().as_bytes()),
+            Part::Timestamp => update(timestamp.unwrap_or_default().as_bytes()),
+            Part::Id => update(id.unwrap_or_default().as_bytes()),
             Part::Body => {}
         }
     }
@@ -269,11 +284,7 @@ impl Verification {
     /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
     pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
         let config = &self.config;
-        let hashing = Arc::get_mut(&mut self.delivery)
-            .expect("a delivery is not shared before it is verified")
-            .hashing
-            .as_mut()
-            .expect("a verification hashes until it is finished");
+        let hashing = hashing_of(&mut self.delivery);
         let len = chunk.remaining();
         if len == 0 {
             return Ok(());

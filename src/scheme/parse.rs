@@ -116,20 +116,30 @@ impl<'h> Timestamp<'h> {
         }
         // Digits only: no sign, no spaces, which `str::parse` would take.
         let digits = raw.as_bytes();
-        if !digits.iter().all(u8::is_ascii_digit) {
-            return Err(invalid("not a whole number of seconds"));
-        }
-        let digit = |byte: &u8| i64::from(byte - b'0');
-        // Eighteen digits always fit in an `i64`; only longer numbers need checking.
+        let not_a_number = || invalid("not a whole number of seconds");
+        let digit = |byte: &u8| byte.wrapping_sub(b'0');
+        // Eighteen digits always fit in an `i64`, and such a value is read and checked in one
+        // pass: a byte that is not a digit spoils the value, which is then thrown away.
         let unix_seconds = if digits.len() <= 18 {
-            digits
-                .iter()
-                .fold(0, |value, byte| value * 10 + digit(byte))
+            let (value, all_digits) = digits.iter().fold((0i64, true), |(value, ok), byte| {
+                let digit = digit(byte);
+                (
+                    value.wrapping_mul(10).wrapping_add(i64::from(digit)),
+                    ok & (digit <= 9),
+                )
+            });
+            if !all_digits {
+                return Err(not_a_number());
+            }
+            value
         } else {
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return Err(not_a_number());
+            }
             digits
                 .iter()
                 .try_fold(0i64, |value, byte| {
-                    value.checked_mul(10)?.checked_add(digit(byte))
+                    value.checked_mul(10)?.checked_add(i64::from(digit(byte)))
                 })
                 .ok_or_else(|| invalid("out of range"))?
         };
@@ -621,6 +631,34 @@ mod tests {
         assert!(Timestamp::parse("9223372036854775807", &header).is_ok());
         assert!(Timestamp::parse("9223372036854775808", &header).is_err());
         assert!(Timestamp::parse(&"9".repeat(400), &header).is_err());
+    }
+
+    #[test]
+    fn timestamp_agrees_with_the_standard_parser_on_digit_strings_and_refuses_the_rest() {
+        let header = HeaderName::from_static("x-ts");
+        let reference = |text: &str| {
+            (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| text.parse::<i64>().ok())
+                .flatten()
+        };
+        // Every byte at every position of numbers up to 20 digits long: the one-pass reading
+        // (up to 18) and the checked one (beyond) must both spot each intruder.
+        for length in 1..=20 {
+            for position in 0..length {
+                for byte in 0..=127u8 {
+                    let mut text = "9".repeat(length).into_bytes();
+                    text[position] = byte;
+                    let text = String::from_utf8(text).unwrap();
+                    assert_eq!(
+                        Timestamp::parse(&text, &header)
+                            .ok()
+                            .map(|t| t.unix_seconds()),
+                        reference(&text),
+                        "{text:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::future::{Future, Ready, ready};
 use std::hint::black_box;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -288,6 +289,79 @@ impl Timed for Case {
     }
 }
 
+/// The least a layer of this shape can do, as a reference point for the layer's own cost:
+/// take the request apart, read and decode GitHub's signature header, take the body's one
+/// frame, HMAC it with a state keyed in advance (`hmac`'s, cloned), compare in constant time,
+/// put the request back together with the body and a one-pointer proof in its extensions, and
+/// hand it on. No tower service or future, no id or event header, no limits, no error to
+/// report: nothing a user of the layer could do without.
+struct ShapeFloor {
+    keyed: Hmac<Sha256>,
+    headers: HeaderMap,
+    body: Bytes,
+    kept: Vec<Request<Bytes>>,
+}
+
+#[derive(Clone)]
+struct Proof(#[allow(dead_code)] Arc<Bytes>);
+
+impl ShapeFloor {
+    fn new(size: usize) -> Self {
+        let Case { headers, body, .. } = case("github", 1, size);
+        let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(secret_for("github", 0).as_bytes())
+            .expect("any key length");
+        Self {
+            keyed,
+            headers,
+            body,
+            kept: Vec::with_capacity(1024),
+        }
+    }
+
+    fn run(&mut self, request: Request<Full<Bytes>>) -> bool {
+        use http_body::Body as _;
+        let (parts, body) = request.into_parts();
+        let Some(tag) = parts
+            .headers
+            .get("x-hub-signature-256")
+            .and_then(|value| value.as_bytes().strip_prefix(b"sha256="))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| tower_webhook::scheme::Encoding::Hex.decode(hex))
+        else {
+            return false;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Some(Ok(frame))) = pin!(body).poll_frame(&mut cx) else {
+            return false;
+        };
+        let Ok(data) = frame.into_data() else {
+            return false;
+        };
+        let mut mac = self.keyed.clone();
+        mac.update(&data);
+        if mac.verify_slice(&tag).is_err() {
+            return false;
+        }
+        let mut request = Request::from_parts(parts, data.clone());
+        request.extensions_mut().insert(Proof(Arc::new(data)));
+        self.kept.push(request);
+        true
+    }
+}
+
+impl Timed for ShapeFloor {
+    fn batch(&mut self, n: usize) -> f64 {
+        let requests: Vec<_> = (0..n).map(|_| request(&self.headers, &self.body)).collect();
+        let start = Instant::now();
+        for request in requests {
+            assert!(black_box(self.run(request)));
+        }
+        let elapsed = start.elapsed().as_secs_f64() / n as f64;
+        self.kept.clear();
+        elapsed
+    }
+}
+
 fn minimum(values: Vec<f64>) -> f64 {
     values.into_iter().fold(f64::INFINITY, f64::min)
 }
@@ -334,6 +408,7 @@ fn ratio(a: &mut dyn Timed, b: &mut dyn Timed, size: usize, budget: Duration) ->
 
 fn ratios(budget: Duration) {
     let mut lines = Vec::new();
+    let mut floors = Vec::new();
     let mut detail = Vec::new();
     // `VERIFY_RATIO_FILTER=github/256` measures only the ratios whose name contains it.
     let filter = std::env::var("VERIFY_RATIO_FILTER").unwrap_or_default();
@@ -344,7 +419,12 @@ fn ratios(budget: Duration) {
             a * 1e6,
             b * 1e6
         ));
-        lines.push(format!("ratio {name} {r:.3}"));
+        // The shape's floor is a reference point, not one of issue 5's cases: it gets no
+        // `ratio` line.
+        match name.strip_prefix("shape-floor/") {
+            Some(size) => floors.push(format!("shape-floor {size} {r:.3}")),
+            None => lines.push(format!("ratio {name} {r:.3}")),
+        }
     };
     for name in SCHEMES {
         for (label, size) in SIZES {
@@ -358,6 +438,17 @@ fn ratios(budget: Duration) {
                 ratio(&mut layer, &mut raw, size, budget),
             );
         }
+    }
+    for (label, size) in SIZES {
+        if !wanted(&format!("shape-floor/{label}")) {
+            continue;
+        }
+        let mut floor = ShapeFloor::new(size);
+        let mut raw = Raw(body(size));
+        record(
+            format!("shape-floor/{label}"),
+            ratio(&mut floor, &mut raw, size, budget),
+        );
     }
     let size = 64 * 1024;
     let mut one = case("github", 1, size);
@@ -384,6 +475,12 @@ fn ratios(budget: Duration) {
     for line in detail {
         println!("  {line}");
     }
+    if !floors.is_empty() {
+        println!("\nthe least a layer of this shape does, ÷ raw (GitHub-shaped; see ShapeFloor):");
+        for line in floors {
+            println!("  {line}");
+        }
+    }
     println!();
     for line in lines {
         println!("{line}");
@@ -405,8 +502,13 @@ fn smoke() {
         assert_eq!(case.run(request), StatusCode::OK);
     }
     let mut forged = forged(1024 * 1024);
-    let request = forged.request();
-    assert_eq!(forged.run(request), StatusCode::BAD_REQUEST);
+    let refused = forged.request();
+    assert_eq!(forged.run(refused), StatusCode::BAD_REQUEST);
+    for (_, size) in SIZES {
+        let mut floor = ShapeFloor::new(size);
+        let valid = request(&floor.headers, &floor.body);
+        assert!(floor.run(valid), "the shape's floor verifies");
+    }
     println!("verify bench: every case answers as expected (run `cargo bench` to measure)");
 }
 

@@ -111,7 +111,6 @@ where
         }
     }
 
-    #[inline(always)]
     pub(crate) fn verifying(verification: Verification, parts: Parts, body: B, inner: S) -> Self {
         Self {
             state: State::Reading {

@@ -72,7 +72,6 @@ pub(crate) enum DeliveryId {
 const INLINE_ID: usize = 48;
 
 impl DeliveryId {
-    #[inline(always)]
     pub(crate) fn new(id: &str) -> Self {
         match id.len() {
             len @ 0..=INLINE_ID => {

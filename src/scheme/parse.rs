@@ -340,9 +340,7 @@ pub(crate) fn prefixed_signature(
     // is visible ASCII by construction, so the checks that say what is wrong with a value run
     // only when something is.
     if let Some(value) = found.unique()
-        && let Some(tag) = value
-            .as_bytes()
-            .strip_prefix(prefix.as_bytes())
+        && let Some(tag) = strip_prefix_bytes(value.as_bytes(), prefix.as_bytes())
             .and_then(|encoded| encoding.decode_bytes(encoded))
     {
         return Ok(tag);
@@ -359,6 +357,19 @@ pub(crate) fn prefixed_signature(
             header: name.clone(),
             reason: encoding.expectation(),
         })
+}
+
+/// `text.strip_prefix(prefix)`, without calling `memcmp` to compare no bytes at all. Measured
+/// on the bench machine (Zen 4, glibc's AVX-512 `memcmp`), that call for Shopify's empty prefix
+/// stalled on its masked vector compare: Shopify at 1 KiB went from 1.30 to 1.25 times the
+/// floor without it. For GitHub's `sha256=` a byte loop instead of `memcmp` was slower, so
+/// a prefix that has bytes is still compared by the standard library.
+fn strip_prefix_bytes<'t>(text: &'t [u8], prefix: &[u8]) -> Option<&'t [u8]> {
+    if prefix.is_empty() {
+        Some(text)
+    } else {
+        text.strip_prefix(prefix)
+    }
 }
 
 /// Decodes 64 hex digits (either case): eight at a time, in the bits of a `u64`, with one

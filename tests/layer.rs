@@ -12,8 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use tower::Layer;
 use tower_webhook::scheme::{
-    CustomScheme, Encoding, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks,
-    Stripe,
+    CustomScheme, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
 use tower_webhook::{ConfigError, Secret, Secrets, VerifyError, VerifySignatureLayer};
 
@@ -898,14 +897,7 @@ fn debug_never_shows_secrets() {
 
 #[tokio::test]
 async fn a_custom_scheme_round_trips_with_text_after_the_body() {
-    let scheme = || {
-        CustomScheme::new(HeaderName::from_static("x-acme-signature"))
-            .named("acme")
-            .signature_prefix("v2=")
-            .encoding(Encoding::Base64)
-            .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
-            .id_header(HeaderName::from_static("x-acme-delivery"))
-    };
+    let scheme = common::acme_headers;
     let acme = scheme()
         .signed_content("{id}|{timestamp}|{body}|end")
         .unwrap();

@@ -222,6 +222,13 @@ impl Body for Chunks {
 /// The custom scheme the tests use where every scheme is tried: base64 after `v2=`, signing
 /// `{id}:{timestamp}:{body}` from its own three headers.
 pub fn acme_scheme() -> tower_webhook::scheme::CustomScheme {
+    acme_headers()
+        .signed_content("{id}:{timestamp}:{body}")
+        .expect("a valid template")
+}
+
+/// The acme scheme's headers and encoding, for a test that signs other content with them.
+pub fn acme_headers() -> tower_webhook::scheme::CustomScheme {
     use http::HeaderName;
     use tower_webhook::scheme::{CustomScheme, Encoding};
     CustomScheme::new(HeaderName::from_static("x-acme-signature"))
@@ -230,6 +237,4 @@ pub fn acme_scheme() -> tower_webhook::scheme::CustomScheme {
         .encoding(Encoding::Base64)
         .timestamp_header(HeaderName::from_static("x-acme-timestamp"))
         .id_header(HeaderName::from_static("x-acme-delivery"))
-        .signed_content("{id}:{timestamp}:{body}")
-        .expect("a valid template")
 }

@@ -56,8 +56,8 @@ pin_project! {
         // Verified; waiting for the replay guard to say whether the id is new.
         Guarding {
             check: ReplayFuture<Freshness>,
-            // Boxed: only a layer with a replay guard gets here, and inline the request's parts
-            // would make every request's future 300 bytes larger to move.
+            // Boxed: only a layer with a replay guard gets here, and inline the request it
+            // holds would make every request's future 300 bytes larger to move.
             pending: Option<Box<Guarded<S>>>,
         },
         // As `Calling`, for a request whose id was recorded: forgotten again if it fails.
@@ -93,6 +93,10 @@ struct Recorded {
 ///
 /// The request to hand on is put together when the headers pass, with an empty body in place
 /// of the one being read: assembling it from its head at the end copied the head twice more.
+/// It must reach the inner service only through [`hand_on`], which gives it its verified body
+/// and the proof. (A wrapper type whose only way out is `hand_on` cost one more copy of the
+/// request; the tests that check the body and the proof in every path, with and without a
+/// replay guard, stand guard instead.)
 struct Pending<S> {
     verification: Verification,
     request: Request<VerifiedBody>,

@@ -68,6 +68,8 @@ impl MacKey {
     }
 
     /// A fresh computation for one message.
+    // Inlined so that the state is written straight into the request's delivery: as a call
+    // its result was built apart and copied in (callgrind: one 136-byte `memcpy` per request).
     #[inline(always)]
     pub(crate) fn start(&self) -> MacState {
         MacState {
@@ -78,7 +80,8 @@ impl MacKey {
         }
     }
 
-    /// The tag of everything `mac` absorbed.
+    /// The tag of everything `mac` absorbed. It leaves `mac` spent (padded): it is only to be
+    /// dropped afterwards. Taken by reference so that it is finished where it lies, not moved.
     pub(crate) fn finish(&self, mac: &mut MacState) -> Tag {
         let inner = mac.inner_digest();
         let mut block = [0u8; BLOCK];

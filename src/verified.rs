@@ -51,9 +51,9 @@ pub(crate) struct Delivery {
     pub(crate) timestamp: Option<i64>,
     /// The scheme's event header, kept for [`Scheme::event`]; nothing is parsed before that.
     pub(crate) event_header: Option<HeaderValue>,
-    /// The hashing, while the body streams. It holds the layer's configuration and with it the
-    /// keyed secrets, so it is dropped as soon as the verdict is in: a `Verified` that a
-    /// handler keeps must not keep the keys.
+    /// The hashing, while the body streams. Its HMAC states are derived from the secrets, so it
+    /// is dropped (and they are zeroised) as soon as the verdict is in: a `Verified` that a
+    /// handler keeps must not keep anything of the keys.
     pub(crate) hashing: Option<Hashing>,
     /// Set once the signature matched.
     pub(crate) key_index: usize,
@@ -97,6 +97,12 @@ impl DeliveryId {
 }
 
 impl Verified {
+    /// Whether the proof still carries the hashing, for the test that it does not.
+    #[cfg(test)]
+    pub(crate) fn still_hashing(&self) -> bool {
+        self.delivery.hashing.is_some()
+    }
+
     pub(crate) fn new(delivery: Arc<Delivery>) -> Self {
         Self { delivery }
     }

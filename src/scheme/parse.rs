@@ -359,11 +359,8 @@ pub(crate) fn prefixed_signature(
         })
 }
 
-/// `text.strip_prefix(prefix)`, without calling `memcmp` to compare no bytes at all. Measured
-/// on the bench machine (Zen 4, glibc's AVX-512 `memcmp`), that call for Shopify's empty prefix
-/// stalled on its masked vector compare: Shopify at 1 KiB went from 1.30 to 1.25 times the
-/// floor without it. For GitHub's `sha256=` a byte loop instead of `memcmp` was slower, so
-/// a prefix that has bytes is still compared by the standard library.
+/// `text.strip_prefix(prefix)`, without calling `memcmp` to compare no bytes at all (Shopify
+/// has no prefix): that call was measured slow (BENCHMARKS.md, fourth round).
 fn strip_prefix_bytes<'t>(text: &'t [u8], prefix: &[u8]) -> Option<&'t [u8]> {
     if prefix.is_empty() {
         Some(text)

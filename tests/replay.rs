@@ -72,7 +72,18 @@ impl Service<Request<VerifiedBody>> for Handler {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: Request<VerifiedBody>) -> Self::Future {
+    fn call(&mut self, request: Request<VerifiedBody>) -> Self::Future {
+        // Whatever the guard answered, a request that gets here is whole: the verified body
+        // and the proof.
+        let verified = request
+            .extensions()
+            .get::<tower_webhook::Verified>()
+            .expect("the proof travels with the request");
+        assert_eq!(&verified.body()[..], BODY);
+        assert_eq!(
+            http_body::Body::size_hint(request.body()).exact(),
+            Some(BODY.len() as u64)
+        );
         self.calls.fetch_add(1, Ordering::SeqCst);
         let status = self
             .statuses

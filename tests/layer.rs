@@ -897,7 +897,7 @@ fn debug_never_shows_secrets() {
 
 #[tokio::test]
 async fn a_custom_scheme_round_trips_with_text_after_the_body() {
-    let scheme = common::acme_headers;
+    let scheme = common::acme_scheme_base;
     let acme = scheme()
         .signed_content("{id}|{timestamp}|{body}|end")
         .unwrap();

@@ -222,13 +222,14 @@ impl Body for Chunks {
 /// The custom scheme the tests use where every scheme is tried: base64 after `v2=`, signing
 /// `{id}:{timestamp}:{body}` from its own three headers.
 pub fn acme_scheme() -> tower_webhook::scheme::CustomScheme {
-    acme_headers()
+    acme_scheme_base()
         .signed_content("{id}:{timestamp}:{body}")
         .expect("a valid template")
 }
 
-/// The acme scheme's headers and encoding, for a test that signs other content with them.
-pub fn acme_headers() -> tower_webhook::scheme::CustomScheme {
+/// The acme scheme before its signed content is set: its headers and encoding, for a test
+/// that signs other content with them.
+pub fn acme_scheme_base() -> tower_webhook::scheme::CustomScheme {
     use http::HeaderName;
     use tower_webhook::scheme::{CustomScheme, Encoding};
     CustomScheme::new(HeaderName::from_static("x-acme-signature"))

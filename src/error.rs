@@ -202,6 +202,12 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A custom scheme's signature prefix holds bytes no header value may carry.
+    #[error("signature prefix {prefix:?} is not visible ASCII")]
+    InvalidSignaturePrefix {
+        /// The prefix as given.
+        prefix: String,
+    },
 }
 
 /// Why an outgoing message could not be signed.

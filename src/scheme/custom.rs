@@ -251,13 +251,12 @@ impl Scheme for CustomScheme {
             }
         }
         // The verifier decodes a well-formed value straight from the header's bytes; a prefix
-        // outside visible ASCII would let bytes through that no header value may carry.
-        if !self
-            .signature_prefix
-            .bytes()
-            .all(|byte| byte.is_ascii_graphic() || byte == b' ' || byte == b'\t')
-        {
-            return Err(invalid("the signature prefix is not visible ASCII"));
+        // outside visible ASCII would let bytes through that no header value may carry. The
+        // same rule as for the values the signing side writes.
+        if header_value(&self.signature_header, &self.signature_prefix).is_err() {
+            return Err(ConfigError::InvalidSignaturePrefix {
+                prefix: self.signature_prefix.clone().into_owned(),
+            });
         }
         Ok(())
     }

@@ -337,8 +337,9 @@ pub(crate) fn prefixed_signature(
     encoding: Encoding,
 ) -> Result<Tag, VerifyError> {
     // The usual case first: a single value, the prefix, a well-formed signature. Such a value
-    // is visible ASCII by construction, so the checks that say what is wrong with a value run
-    // only when something is.
+    // is visible ASCII by construction (every scheme's prefix is: `CustomScheme::check` refuses
+    // one that is not), so the checks that say what is wrong with a value run only when
+    // something is.
     if let Some(value) = found.unique()
         && let Some(tag) = strip_prefix_bytes(value.as_bytes(), prefix.as_bytes())
             .and_then(|encoded| encoding.decode_bytes(encoded))

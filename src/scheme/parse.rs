@@ -243,6 +243,16 @@ impl<'h> Found<'h> {
         self.value.filter(|_| !self.repeated)
     }
 
+    /// The usual case of a `<prefix><tag>` header, decoded straight from its bytes: sent once,
+    /// the prefix, a well-formed tag. `None` for anything else, which the caller then reads the
+    /// slow way to say what is wrong. Such a value is visible ASCII by construction (every
+    /// scheme's prefix is: `CustomScheme::check` refuses one that is not), so the text checks
+    /// run only when something is wrong.
+    pub(crate) fn prefixed_tag(self, prefix: &str, encoding: Encoding) -> Option<Tag> {
+        let value = self.unique()?;
+        encoding.decode_bytes(strip_prefix_bytes(value.as_bytes(), prefix.as_bytes())?)
+    }
+
     pub(crate) fn is_present(self) -> bool {
         self.value.is_some()
     }
@@ -336,14 +346,7 @@ pub(crate) fn prefixed_signature(
     prefix: &str,
     encoding: Encoding,
 ) -> Result<Tag, VerifyError> {
-    // The usual case first: a single value, the prefix, a well-formed signature. Such a value
-    // is visible ASCII by construction (every scheme's prefix is: `CustomScheme::check` refuses
-    // one that is not), so the checks that say what is wrong with a value run only when
-    // something is.
-    if let Some(value) = found.unique()
-        && let Some(tag) = strip_prefix_bytes(value.as_bytes(), prefix.as_bytes())
-            .and_then(|encoded| encoding.decode_bytes(encoded))
-    {
+    if let Some(tag) = found.prefixed_tag(prefix, encoding) {
         return Ok(tag);
     }
     let value = found.required(name)?;

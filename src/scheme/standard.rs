@@ -100,12 +100,8 @@ impl Scheme for StandardWebhooks {
         let [id, timestamp, signature] = found;
         let id = id.required(&names.id)?;
         let timestamp = Timestamp::parse(timestamp.required(&names.timestamp)?, &names.timestamp)?;
-        // The usual header, a single `v1` signature, decoded straight from its bytes.
-        let signatures = match signature
-            .unique()
-            .and_then(|value| value.as_bytes().strip_prefix(b"v1,"))
-            .and_then(|encoded| Encoding::Base64.decode_bytes(encoded))
-        {
+        // The usual header, a single `v1` signature; a list goes to the list parser.
+        let signatures = match signature.prefixed_tag("v1,", Encoding::Base64) {
             Some(tag) => Signatures::one(tag),
             None => signature_list(signature.required(&names.signature)?, &names.signature)?,
         };

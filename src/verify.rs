@@ -191,18 +191,24 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// The hashing of a delivery that is not yet shared.
-fn hashing_of(delivery: &mut Arc<Delivery>) -> &mut Hashing {
-    Arc::get_mut(delivery)
-        .and_then(|delivery| delivery.hashing.as_mut())
-        .expect("a delivery hashes, unshared, until it is verified")
+/// A delivery that is still being verified: nothing else holds it until it becomes the proof.
+fn unshared(delivery: &mut Arc<Delivery>) -> &mut Delivery {
+    Arc::get_mut(delivery).expect("a delivery is not shared before it is verified")
 }
 
-fn feed(parts: &[Part], id: Option<&str>, timestamp: Option<&str>, mut update: impl FnMut(&[u8])) {
+/// The hashing of a delivery that is still being verified.
+fn hashing_of(delivery: &mut Arc<Delivery>) -> &mut Hashing {
+    unshared(delivery)
+        .hashing
+        .as_mut()
+        .expect("a verification hashes until it is finished")
+}
+
+fn feed(parts: &[Part], id: Option<&str>, sent_at: Option<&str>, mut update: impl FnMut(&[u8])) {
     for part in parts {
         match part {
             Part::Literal(text) => update(text.as_bytes()),
-            Part::Timestamp => update(timestamp.unwrap_or_default().as_bytes()),
+            Part::Timestamp => update(sent_at.unwrap_or_default().as_bytes()),
             Part::Id => update(id.unwrap_or_default().as_bytes()),
             Part::Body => {}
         }
@@ -327,8 +333,7 @@ impl Verification {
     /// The hashing is finished where it lies in the delivery and then dropped there: taking it
     /// out first would copy its 256 bytes.
     pub(crate) fn finish(mut self) -> (Arc<Config>, Result<Verified, VerifyError>) {
-        let delivery = Arc::get_mut(&mut self.delivery)
-            .expect("a delivery is not shared before it is verified");
+        let delivery = unshared(&mut self.delivery);
         let hashing = delivery
             .hashing
             .as_mut()

@@ -43,8 +43,10 @@ pub struct Verified {
 /// One request's delivery: what it claimed in its headers, how its verification went, and,
 /// once verified, the proof that [`Verified`] shows.
 ///
-/// The verification runs in this allocation and the proof is handed on in it, so a request
-/// with a single signature allocates once for both.
+/// The verification runs in this allocation and the proof is handed on in it, so the usual
+/// request (one secret, an id of at most 48 bytes, a body in one frame, nothing signed after
+/// the body) allocates once for both. The price: a proof a handler keeps carries the emptied
+/// slot of the hashing, about half of this struct's ≈ 500 bytes.
 pub(crate) struct Delivery {
     pub(crate) scheme: Arc<dyn Scheme>,
     pub(crate) id: Option<DeliveryId>,

@@ -250,7 +250,9 @@ pub trait Scheme: Send + Sync + 'static {
     /// The header that names the event type, when the scheme has one (`X-GitHub-Event`).
     ///
     /// The layer keeps that header's value (a reference-counted copy; nothing is parsed) so that
-    /// [`event`](Self::event) can read it after the request has moved on.
+    /// [`event`](Self::event) can read it after the request has moved on. A scheme that reads
+    /// it in [`parse`](Self::parse) anyway can hand it over in
+    /// [`SignedHeaders::event_header`]; otherwise the layer looks it up.
     fn event_header(&self) -> Option<&HeaderName> {
         None
     }

@@ -49,7 +49,7 @@ pub struct Verified {
 /// slot of the hashing, about half of this struct's ≈ 500 bytes.
 pub(crate) struct Delivery {
     pub(crate) scheme: Arc<dyn Scheme>,
-    pub(crate) id: Option<DeliveryId>,
+    pub(crate) id: Option<ReceivedId>,
     pub(crate) timestamp: Option<i64>,
     /// The scheme's event header, kept for [`Scheme::event`]; nothing is parsed before that.
     pub(crate) event_header: Option<HeaderValue>,
@@ -64,16 +64,17 @@ pub(crate) struct Delivery {
     pub(crate) event: OnceLock<EventInfo>,
 }
 
-/// A delivery id, inline when it is as short as every scheme's ids are (UUIDs, `msg_…`), so
-/// that keeping it costs no allocation of its own.
-pub(crate) enum DeliveryId {
+/// The delivery id a request came with (not `sign::DeliveryId`, which a sender makes), inline
+/// when it is as short as every scheme's ids are (UUIDs, `msg_…`), so that keeping it costs no
+/// allocation of its own.
+pub(crate) enum ReceivedId {
     Inline { len: u8, bytes: [u8; INLINE_ID] },
     Heap(Box<str>),
 }
 
 const INLINE_ID: usize = 48;
 
-impl DeliveryId {
+impl ReceivedId {
     pub(crate) fn new(id: &str) -> Self {
         match id.len() {
             len @ 0..=INLINE_ID => {
@@ -135,7 +136,7 @@ impl Verified {
         self.delivery
             .id
             .as_ref()
-            .map(DeliveryId::as_str)
+            .map(ReceivedId::as_str)
             .or_else(|| self.event().id.as_deref())
     }
 

@@ -13,7 +13,7 @@ use crate::keyring::{Keyring, Macs};
 use crate::reject::OnReject;
 use crate::scheme::{Part, Scheme, Signatures, Tag};
 use crate::secret::Secrets;
-use crate::verified::{Delivery, DeliveryId, Verified};
+use crate::verified::{Delivery, ReceivedId, Verified};
 
 pub(crate) const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
@@ -98,7 +98,7 @@ impl Config {
         // it, and a hashing built apart is copied again on its way in.
         let mut delivery = Arc::new(Delivery {
             scheme: Arc::clone(&self.scheme),
-            id: id.map(DeliveryId::new),
+            id: id.map(ReceivedId::new),
             timestamp,
             event_header,
             hashing: Some(Hashing {

@@ -11,8 +11,12 @@
 //!
 //! `cargo bench --bench e2e` needs `wrk` (Debian: `apt-get install -y wrk`). It runs every
 //! server × body size `E2E_ROUNDS` times (default 3, interleaved so each server sees the same
-//! load from the rest of the machine) for `E2E_SECONDS` (default 5) each, and prints medians.
-//! Only 127.0.0.1 is used. Without `--bench` it sends one request to each server and exits.
+//! load from the rest of the machine) for `E2E_SECONDS` (default 5) each, and prints medians:
+//! requests per second as `wrk` saw them, and the server's CPU time per request (user and
+//! kernel, all of this process's threads, from `/proc`), which says what each server costs
+//! whether or not `wrk`, sharing the machine, kept it busy. The requests carry the headers
+//! GitHub sends (signature, event, delivery id). Only 127.0.0.1 is used. Without `--bench` it
+//! sends one request to each server and exits.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -30,6 +34,9 @@ use tower_webhook::scheme::{GitHub, Message, Scheme};
 use tower_webhook::{Secret, VerifySignatureLayer};
 
 const SECRET: &str = "It's a Secret to Everybody";
+// GitHub sends both with every delivery; the layer keeps the event header and the id.
+const EVENT: &str = "push";
+const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 
 async fn take_body(body: Bytes) -> StatusCode {
     std::hint::black_box(&body);
@@ -128,6 +135,8 @@ fn lua_script(body: &[u8]) -> String {
          wrk.path = \"/webhook\"\n\
          wrk.headers[\"Content-Type\"] = \"application/json\"\n\
          wrk.headers[\"X-Hub-Signature-256\"] = \"{}\"\n\
+         wrk.headers[\"X-GitHub-Event\"] = \"{EVENT}\"\n\
+         wrk.headers[\"X-GitHub-Delivery\"] = \"{DELIVERY}\"\n\
          wrk.body = [[{}]]\n",
         signature(body),
         std::str::from_utf8(body).expect("letters")
@@ -139,7 +148,8 @@ async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
     let mut stream = TcpStream::connect(addr).await.expect("connects");
     let head = format!(
         "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         X-Hub-Signature-256: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+         X-Hub-Signature-256: {}\r\nX-GitHub-Event: {EVENT}\r\nX-GitHub-Delivery: {DELIVERY}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
         signature(body),
         body.len()
     );
@@ -154,8 +164,28 @@ async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
     status[9..12].parse().expect("a status line")
 }
 
-/// Requests per second reported by `wrk`, failing on any non-2xx answer or socket error.
-fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections: u32) -> f64 {
+/// CPU time this process has spent so far, in nanoseconds, over all its threads, user and
+/// kernel (`/proc/self/task/*/schedstat`): the server's cost, whatever `wrk` manages to send.
+fn process_cpu_nanos() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux /proc")
+        .filter_map(|task| {
+            let text = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            text.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// What one `wrk` run measured.
+struct Load {
+    /// Requests per second reported by `wrk`.
+    rate: f64,
+    /// Server CPU time per request, in microseconds.
+    cpu_micros: f64,
+}
+
+/// Loads one server with `wrk`, failing on any non-2xx answer or socket error.
+fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections: u32) -> Load {
     // `E2E_WRK_CPU=1` pins `wrk` to that core (start the bench itself with `taskset -c 0`), so
     // that the server and the load generator do not trade places between rounds.
     let mut command = match std::env::var("E2E_WRK_CPU") {
@@ -166,6 +196,7 @@ fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections
         }
         Err(_) => Command::new("wrk"),
     };
+    let cpu_before = process_cpu_nanos();
     let output = command
         .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s")])
         .arg("-s")
@@ -173,16 +204,28 @@ fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections
         .arg(format!("http://{addr}/webhook"))
         .output()
         .expect("`wrk` runs (apt-get install -y wrk)");
+    let cpu = process_cpu_nanos() - cpu_before;
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "wrk failed: {text}");
     assert!(
         !text.contains("Non-2xx") && !text.contains("Socket errors"),
         "wrk saw errors: {text}"
     );
-    text.lines()
+    let rate: f64 = text
+        .lines()
         .find_map(|line| line.strip_prefix("Requests/sec:"))
         .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in: {text}"))
+        .unwrap_or_else(|| panic!("no Requests/sec in: {text}"));
+    // "  312345 requests in 3.00s, 40.12MB read"
+    let requests: f64 = text
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in: {text}"));
+    Load {
+        rate,
+        cpu_micros: cpu as f64 / 1000.0 / requests,
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -249,43 +292,56 @@ fn main() {
         }
         let script = directory.join(format!("{label}.lua"));
         std::fs::write(&script, lua_script(&body(size))).expect("writes script");
-        let mut results: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+        let mut results: Vec<Vec<Load>> = servers.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
             // Each round starts with the next server, so none is always first or last.
             for step in 0..servers.len() {
                 let index = (round as usize + step) % servers.len();
                 let (name, addr) = &servers[index];
                 std::thread::sleep(Duration::from_millis(200));
-                let rate = run_wrk(*addr, &script, seconds, connections);
-                println!("  round {round} {label} {name:<8} {rate:>10.0} req/s");
-                results[index].push(rate);
+                let load = run_wrk(*addr, &script, seconds, connections);
+                println!(
+                    "  round {round} {label} {name:<9} {:>10.0} req/s {:>7.2} µs CPU/request",
+                    load.rate, load.cpu_micros
+                );
+                results[index].push(load);
             }
         }
-        // Ratios within each round (the three runs of a round are seconds apart, so they share
-        // the machine's load), then the median over rounds.
-        let per_round = |a: usize, b: usize| {
-            median(
-                results[a]
-                    .iter()
-                    .zip(&results[b])
-                    .map(|(x, y)| x / y)
-                    .collect(),
-            )
-        };
-        for ((name, _), rates) in servers.iter().zip(&results) {
-            let rate = median(rates.clone());
-            println!("e2e {label} {name:<8} {rate:>10.0} req/s (median)");
+        for ((name, _), loads) in servers.iter().zip(&results) {
+            let rate = median(loads.iter().map(|load| load.rate).collect());
+            let cpu = median(loads.iter().map(|load| load.cpu_micros).collect());
+            println!(
+                "e2e {label} {name:<9} {rate:>10.0} req/s {cpu:>7.2} µs CPU/request (medians)"
+            );
         }
         if servers.len() < 4 {
             continue;
         }
-        let (layer_over_bare, layer_over_by_hand) = (per_round(1, 0), per_round(1, 2));
-        let (hash_over_bare, layer_over_hash) = (per_round(3, 0), per_round(1, 3));
-        println!(
-            "e2e-ratio {label} layer/bare {layer_over_bare:.3} layer/by-hand {layer_over_by_hand:.3} \
-             hash-only/bare {hash_over_bare:.3} layer/hash-only {layer_over_hash:.3} \
-             (median of per-round ratios)"
-        );
+        // Ratios within each round (the runs of a round are seconds apart, so they share the
+        // machine's load), then the median over rounds. `throughput` is the ratio of req/s;
+        // `cpu` the inverse ratio of server CPU per request: the throughput ratio of a server
+        // that is the bottleneck, which `wrk` sharing the machine blurs.
+        let per_round = |a: usize, b: usize, measure: fn(&Load) -> f64| {
+            median(
+                results[a]
+                    .iter()
+                    .zip(&results[b])
+                    .map(|(x, y)| measure(x) / measure(y))
+                    .collect(),
+            )
+        };
+        let throughput: fn(&Load) -> f64 = |load| load.rate;
+        let cpu: fn(&Load) -> f64 = |load| 1.0 / load.cpu_micros;
+        for (measure_name, measure) in [("throughput", throughput), ("cpu", cpu)] {
+            println!(
+                "e2e-ratio {label} {measure_name:<10} layer/bare {:.3} layer/by-hand {:.3} \
+                 hash-only/bare {:.3} layer/hash-only {:.3} (median of per-round ratios)",
+                per_round(1, 0, measure),
+                per_round(1, 2, measure),
+                per_round(3, 0, measure),
+                per_round(1, 3, measure),
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&directory);
 }

@@ -228,6 +228,13 @@ pub enum SignError {
         /// The missing field (`"id"`, `"timestamp"`).
         field: &'static str,
     },
+    /// The message's timestamp is before 1970: no scheme's receiver reads a sign, so the
+    /// delivery would be refused.
+    #[error("the timestamp {timestamp} is negative: receivers read Unix seconds as digits only")]
+    NegativeTimestamp {
+        /// The timestamp given.
+        timestamp: i64,
+    },
     /// A field cannot be sent as a header value.
     #[error("the value for `{header}` is not a valid header value")]
     InvalidHeaderValue {

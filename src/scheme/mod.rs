@@ -182,7 +182,8 @@ impl<'a> Message<'a> {
         self
     }
 
-    /// Sets the timestamp, in Unix seconds.
+    /// Sets the timestamp, in Unix seconds; signing refuses a negative one
+    /// ([`SignError::NegativeTimestamp`](crate::SignError::NegativeTimestamp)).
     #[must_use]
     pub fn timestamp(mut self, unix_seconds: i64) -> Self {
         self.timestamp = Some(unix_seconds);
@@ -359,8 +360,12 @@ pub(crate) fn require_id<'a>(message: &Message<'a>, scheme: &str) -> Result<&'a 
 }
 
 pub(crate) fn require_timestamp(message: &Message<'_>, scheme: &str) -> Result<i64, SignError> {
-    message.timestamp.ok_or_else(|| SignError::MissingField {
-        scheme: scheme.to_owned(),
-        field: "timestamp",
-    })
+    match message.timestamp {
+        Some(timestamp) if timestamp < 0 => Err(SignError::NegativeTimestamp { timestamp }),
+        Some(timestamp) => Ok(timestamp),
+        None => Err(SignError::MissingField {
+            scheme: scheme.to_owned(),
+            field: "timestamp",
+        }),
+    }
 }

@@ -85,15 +85,13 @@ impl Config {
         }
 
         // A reference-counted copy: the event type is resolved later, if asked for.
-        let event_header = match signed.event_header {
-            Some(value) => Some(value),
-            None if signed.event_header_absent() => None,
-            None => self
-                .scheme
-                .event_header()
-                .and_then(|name| headers.get(name)),
-        }
-        .cloned();
+        let event_header = signed
+            .event_header
+            .or_else(|| {
+                let name = self.scheme.event_header()?;
+                headers.get(name)
+            })
+            .cloned();
         let (id, sent_at) = (signed.id, signed.timestamp.map(|t| t.raw()));
         // One literal, the hashing built inside it, and the signed text around the body fed
         // to it where it lives: the delivery is half a kilobyte and the hashing 256 bytes of

@@ -83,12 +83,8 @@ pub struct SignedHeaders<'h> {
     pub signatures: Signatures,
     /// The value of the header named by the scheme's [`event_header`](Scheme::event_header)
     /// (and no other: the layer keeps it as that header's value), for a scheme that reads it
-    /// along with the others. When it is `None` the layer looks the header up itself, unless it
-    /// was set with [`with_event_header`](Self::with_event_header), whose `None` says the
-    /// request has no such header.
+    /// along with the others; when it is `None` the layer looks the header up itself.
     pub event_header: Option<&'h HeaderValue>,
-    // Whether `event_header` is the scheme's answer, so that "absent" is not asked again.
-    event_header_read: bool,
 }
 
 impl<'h> SignedHeaders<'h> {
@@ -99,7 +95,6 @@ impl<'h> SignedHeaders<'h> {
             timestamp: None,
             signatures,
             event_header: None,
-            event_header_read: false,
         }
     }
 
@@ -122,14 +117,7 @@ impl<'h> SignedHeaders<'h> {
     #[must_use]
     pub fn with_event_header(mut self, value: Option<&'h HeaderValue>) -> Self {
         self.event_header = value;
-        self.event_header_read = true;
         self
-    }
-
-    /// Whether the scheme said, through [`with_event_header`](Self::with_event_header), that the
-    /// request has no event header.
-    pub(crate) fn event_header_absent(&self) -> bool {
-        self.event_header_read && self.event_header.is_none()
     }
 }
 

@@ -279,6 +279,44 @@ async fn the_layer_never_resolves_the_event_and_verified_resolves_it_once() {
     assert_eq!(scheme.calls.load(Ordering::SeqCst), 1);
 }
 
+/// GitHub, but its `parse` hands no event header over, as a scheme that does not scan for it
+/// does.
+#[derive(Clone)]
+struct HandsNothingOver;
+
+impl Scheme for HandsNothingOver {
+    fn name(&self) -> &str {
+        "hands-nothing-over"
+    }
+    fn signed_content(&self) -> &[Part] {
+        GitHub.signed_content()
+    }
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        Ok(SignedHeaders::new(GitHub.parse(headers)?.signatures))
+    }
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        tag: &Tag,
+    ) -> Result<(), SignError> {
+        GitHub.write_headers(headers, message, tag)
+    }
+    fn event_header(&self) -> Option<&HeaderName> {
+        GitHub.event_header()
+    }
+    fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        GitHub.event(header, payload)
+    }
+}
+
+#[tokio::test]
+async fn the_layer_looks_up_an_event_header_the_scheme_did_not_hand_over() {
+    let message = Message::new(br#"{"action":"opened"}"#).event_type("issues");
+    let verified = deliver(HandsNothingOver, SECRET, message, &[]).await;
+    assert_eq!(verified.event_type(), Some("issues.opened"));
+}
+
 mod properties {
     use http::{HeaderName, HeaderValue};
     use proptest::prelude::*;

@@ -228,9 +228,9 @@ pub enum SignError {
         /// The missing field (`"id"`, `"timestamp"`).
         field: &'static str,
     },
-    /// The message's timestamp is before 1970: no scheme's receiver reads a sign, so the
-    /// delivery would be refused.
-    #[error("the timestamp {timestamp} is negative: receivers read Unix seconds as digits only")]
+    /// The message's timestamp is before 1970: no receiver's timestamp window accepts it, and
+    /// this crate's verifier reads Unix seconds as digits only.
+    #[error("the timestamp {timestamp} is before 1970: no receiver would accept it")]
     NegativeTimestamp {
         /// The timestamp given.
         timestamp: i64,

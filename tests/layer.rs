@@ -968,3 +968,42 @@ async fn the_generic_slack_and_shopify_presets_verify_what_they_sign() {
         assert_refused(&layer, request(&headers, tampered), 401, &[secret]).await;
     }
 }
+
+#[test]
+fn signing_refuses_a_negative_timestamp_where_the_scheme_sends_one() {
+    use tower_webhook::SignError;
+    let sends_but_does_not_sign = common::acme_scheme_base()
+        .signed_content("{body}")
+        .expect("a valid template");
+    // Each scheme, and whether it sends a timestamp (signed or not).
+    let schemes: [(&dyn Scheme, bool); 8] = [
+        (&GitHub, false),
+        (&Shopify, false),
+        (&Stripe, true),
+        (&Slack, true),
+        (&StandardWebhooks, true),
+        (&Generic, true),
+        (&common::acme_scheme(), true),
+        (&sends_but_does_not_sign, true),
+    ];
+    let secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    for (scheme, sends_a_timestamp) in schemes {
+        let message = |timestamp| Message::new(b"{}").id("msg_1").timestamp(timestamp);
+        assert!(
+            scheme.sign(&secret, &message(0)).is_ok(),
+            "{}",
+            scheme.name()
+        );
+        let negative = scheme.sign(&secret, &message(-1));
+        if sends_a_timestamp {
+            assert_eq!(
+                negative.unwrap_err(),
+                SignError::NegativeTimestamp { timestamp: -1 },
+                "{}",
+                scheme.name()
+            );
+        } else {
+            assert!(negative.is_ok(), "{} sends no timestamp", scheme.name());
+        }
+    }
+}

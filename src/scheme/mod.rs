@@ -170,8 +170,8 @@ impl<'a> Message<'a> {
         self
     }
 
-    /// Sets the timestamp, in Unix seconds; signing refuses a negative one
-    /// ([`SignError::NegativeTimestamp`](crate::SignError::NegativeTimestamp)).
+    /// Sets the timestamp, in Unix seconds. A scheme that sends a timestamp refuses to sign a
+    /// negative one ([`SignError::NegativeTimestamp`](crate::SignError::NegativeTimestamp)).
     #[must_use]
     pub fn timestamp(mut self, unix_seconds: i64) -> Self {
         self.timestamp = Some(unix_seconds);
@@ -211,7 +211,8 @@ pub trait Scheme: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// A field the scheme needs is missing from `message`, or cannot be a header value.
+    /// A field the scheme needs is missing from `message` or cannot be a header value, or the
+    /// timestamp is negative.
     fn write_headers(
         &self,
         headers: &mut HeaderMap,
@@ -281,7 +282,8 @@ pub trait Scheme: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// The secret is not usable with this scheme, or the message lacks a field the scheme signs.
+    /// The secret is not usable with this scheme, the message lacks a field the scheme signs
+    /// or sends, or its timestamp, which the scheme sends, is negative.
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<HeaderMap, SignError> {
         self.check().map_err(SignError::Config)?;
         let mac = crate::keyring::new_mac(&self.key(secret)?);

@@ -9,22 +9,29 @@
 //!   compressions the layer does not repeat), so it is not a strict floor for a verifier, only
 //!   close to one; it shows how far from `bare` hashing 1 KiB alone puts a server.
 //!
-//! `cargo bench --bench e2e` needs `wrk` (Debian: `apt-get install -y wrk`). It runs every
-//! server × body size `E2E_ROUNDS` times (default 3, interleaved so each server sees the same
-//! load from the rest of the machine) for `E2E_SECONDS` (default 5) each, and prints medians:
-//! requests per second as `wrk` saw them, and the server's CPU time per request (user and
-//! kernel, all of this process's threads, from `/proc`), which says what each server costs
-//! whether or not `wrk`, sharing the machine, kept it busy. The requests carry the headers
-//! GitHub sends (signature, event, delivery id). Only 127.0.0.1 is used. Without `--bench` it
-//! sends one request to each server and exits.
+//! `cargo bench --bench e2e` needs `wrk` (Debian: `apt-get install -y wrk`). For each body size
+//! it first calls the four routers in this process, without sockets (`e2e-in-process`: what
+//! each server's own work costs, apart from the kernel's). Then it loads every server
+//! `E2E_ROUNDS` times (default 3, interleaved so each server sees the same load from the rest
+//! of the machine) for `E2E_SECONDS` (default 5) each, and prints medians: requests per second
+//! as `wrk` saw them, and the server process's CPU time per request (user and kernel, from
+//! `/proc/self/stat`), with how busy the server was. CPU per request is steadier than req/s when
+//! `wrk`, sharing the machine, is what holds a server back, but it still depends on load (a
+//! server that is not saturated wakes up for fewer requests at a time), and loopback's kernel
+//! work is split between the server's core and `wrk`'s. Last comes the bound the hash sets:
+//! HMAC-SHA256 of the body from a state keyed in advance, timed in this process (on the
+//! server's core when the bench is pinned with `taskset -c 0`), against bare's CPU per request.
+//!
+//! The requests carry the headers GitHub sends (signature, event, delivery id). Only 127.0.0.1
+//! is used. Without `--bench` it sends one request to each server and exits.
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -143,6 +150,57 @@ fn lua_script(body: &[u8]) -> String {
     )
 }
 
+/// The four routers called in this process, with no socket, hyper or kernel in the way: a
+/// request with the headers `wrk` sends and the body in one piece, the response body read.
+/// What each server's own work costs, interleaved like the `wrk` rounds (21 rounds, medians);
+/// building the request is timed too, the same for every router.
+async fn in_process(label: &str, size: usize) {
+    use tower::Service as _;
+    let body = Bytes::from(body(size));
+    let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_static("127.0.0.1"));
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("content-length", HeaderValue::from(size));
+    let signature = HeaderValue::from_str(&signature(&body)).expect("ascii");
+    headers.insert("x-hub-signature-256", signature);
+    headers.insert("x-github-event", HeaderValue::from_static(EVENT));
+    headers.insert("x-github-delivery", HeaderValue::from_static(DELIVERY));
+    let routers = routers();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); routers.len()];
+    let requests = (4 * 1024 * 1024 / size).clamp(64, 4096);
+    for round in 0..21 {
+        for step in 0..routers.len() {
+            let index = (round + step) % routers.len();
+            // As `axum::serve` does for each connection: handlers become routes once, not per
+            // request.
+            let mut router = routers[index].1.clone().with_state::<()>(());
+            let start = Instant::now();
+            for _ in 0..requests {
+                let mut request = Request::post("/webhook")
+                    .body(Body::from(body.clone()))
+                    .expect("a request");
+                *request.headers_mut() = headers.clone();
+                let response = router.call(request).await.expect("infallible");
+                assert_eq!(response.status(), StatusCode::OK);
+                let answer = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+                std::hint::black_box(answer.expect("an empty body"));
+            }
+            times[index].push(start.elapsed().as_secs_f64() * 1e6 / requests as f64);
+        }
+    }
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    let bare = medians[0];
+    let each: Vec<String> = routers
+        .iter()
+        .zip(&medians)
+        .map(|((name, _), time)| format!("{name} {time:.3} µs ({:+.3})", time - bare))
+        .collect();
+    println!(
+        "e2e-in-process {label} {} (medians of 21 interleaved rounds; ± against bare)",
+        each.join(", ")
+    );
+}
+
 /// One request over a raw HTTP/1.1 connection; the status code.
 async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
     let mut stream = TcpStream::connect(addr).await.expect("connects");
@@ -164,16 +222,18 @@ async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
     status[9..12].parse().expect("a status line")
 }
 
-/// CPU time this process has spent so far, in nanoseconds, over all its threads, user and
-/// kernel (`/proc/self/task/*/schedstat`): the server's cost, whatever `wrk` manages to send.
+/// CPU time this process has spent so far, in nanoseconds: user and kernel, every thread,
+/// including threads that have exited (`/proc/self/stat`'s `utime` and `stime`, in the 100 Hz
+/// ticks Linux reports them in: ±10 ms on the 3–5 s of a run).
 fn process_cpu_nanos() -> u64 {
-    std::fs::read_dir("/proc/self/task")
-        .expect("Linux /proc")
-        .filter_map(|task| {
-            let text = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-            text.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum()
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux /proc/self/stat");
+    // The command name, in parentheses, may hold spaces; the fields after it do not.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("(comm)") + 1..]
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of proc(5); `fields[0]` is field 3.
+    let ticks = |field: usize| -> u64 { fields[field - 3].parse().expect("a tick count") };
+    (ticks(14) + ticks(15)) * 10_000_000
 }
 
 /// What one `wrk` run measured.
@@ -182,6 +242,8 @@ struct Load {
     rate: f64,
     /// Server CPU time per request, in microseconds.
     cpu_micros: f64,
+    /// The share of one core the server used during the run.
+    busy: f64,
 }
 
 /// Loads one server with `wrk`, failing on any non-2xx answer or socket error.
@@ -196,7 +258,7 @@ fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections
         }
         Err(_) => Command::new("wrk"),
     };
-    let cpu_before = process_cpu_nanos();
+    let (cpu_before, started) = (process_cpu_nanos(), Instant::now());
     let output = command
         .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s")])
         .arg("-s")
@@ -204,7 +266,11 @@ fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections
         .arg(format!("http://{addr}/webhook"))
         .output()
         .expect("`wrk` runs (apt-get install -y wrk)");
-    let cpu = process_cpu_nanos() - cpu_before;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_nanos()
+        .checked_sub(cpu_before)
+        .filter(|&cpu| cpu > 0)
+        .expect("the server used CPU time during the run");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "wrk failed: {text}");
     assert!(
@@ -225,16 +291,17 @@ fn run_wrk(addr: SocketAddr, script: &std::path::Path, seconds: u64, connections
     Load {
         rate,
         cpu_micros: cpu as f64 / 1000.0 / requests,
+        busy: cpu as f64 / 1e9 / elapsed,
     }
 }
 
 /// The least CPU a verifier spends on `body`: HMAC-SHA256 from a state keyed in advance (the
-/// layer keys once, not per request), median of 51 batches of 2 000, on this thread's core.
+/// layer keys once, not per request), median of 51 batches of 2 000.
 fn keyed_hmac_micros(body: &[u8]) -> f64 {
     let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).expect("any key");
     let batches = (0..51)
         .map(|_| {
-            let start = std::time::Instant::now();
+            let start = Instant::now();
             for _ in 0..2_000 {
                 let mut mac = keyed.clone();
                 mac.update(std::hint::black_box(body));
@@ -308,6 +375,7 @@ fn main() {
         if !sizes.is_empty() && !sizes.split(',').any(|wanted| wanted == label) {
             continue;
         }
+        runtime.block_on(in_process(label, size));
         let script = directory.join(format!("{label}.lua"));
         std::fs::write(&script, lua_script(&body(size))).expect("writes script");
         let mut results: Vec<Vec<Load>> = servers.iter().map(|_| Vec::new()).collect();
@@ -319,8 +387,11 @@ fn main() {
                 std::thread::sleep(Duration::from_millis(200));
                 let load = run_wrk(*addr, &script, seconds, connections);
                 println!(
-                    "  round {round} {label} {name:<9} {:>10.0} req/s {:>7.2} µs CPU/request",
-                    load.rate, load.cpu_micros
+                    "  round {round} {label} {name:<9} {:>10.0} req/s {:>7.2} µs CPU/request \
+                     (server {:.0} % busy)",
+                    load.rate,
+                    load.cpu_micros,
+                    load.busy * 100.0
                 );
                 results[index].push(load);
             }
@@ -332,13 +403,14 @@ fn main() {
                 "e2e {label} {name:<9} {rate:>10.0} req/s {cpu:>7.2} µs CPU/request (medians)"
             );
         }
-        // What the hash alone costs bounds what any verifier can reach against `bare`.
+        // What the hash alone costs bounds what any verifier can reach against `bare`: a
+        // verifier does what `bare` does, and hashes the body.
         if let Some(bare) = servers.iter().position(|(name, _)| *name == "bare") {
             let bare_cpu = median(results[bare].iter().map(|load| load.cpu_micros).collect());
             let hash = keyed_hmac_micros(&body(size));
             println!(
                 "e2e-bound {label} HMAC-SHA256 of the body, keyed in advance: {hash:.3} µs; \
-                 a server that does only that reaches at most {:.3} of bare \
+                 the req/cpu-s ratio to bare of a server that does only that is at most {:.3} \
                  ({bare_cpu:.2} ÷ ({bare_cpu:.2} + {hash:.3}))",
                 bare_cpu / (bare_cpu + hash)
             );
@@ -347,9 +419,10 @@ fn main() {
             continue;
         }
         // Ratios within each round (the runs of a round are seconds apart, so they share the
-        // machine's load), then the median over rounds. `throughput` is the ratio of req/s;
-        // `cpu` the inverse ratio of server CPU per request: the throughput ratio of a server
-        // that is the bottleneck, which `wrk` sharing the machine blurs.
+        // machine's load), then the median over rounds: of requests per second as `wrk` saw
+        // them, and of requests per CPU second of the server, the throughput a server would
+        // have that is the bottleneck. The second is fair between servers run at about the same
+        // load (the `busy` figures): an idle server wakes up for fewer requests at a time.
         let per_round = |a: usize, b: usize, measure: fn(&Load) -> f64| {
             median(
                 results[a]
@@ -359,11 +432,11 @@ fn main() {
                     .collect(),
             )
         };
-        let throughput: fn(&Load) -> f64 = |load| load.rate;
-        let cpu: fn(&Load) -> f64 = |load| 1.0 / load.cpu_micros;
-        for (measure_name, measure) in [("throughput", throughput), ("cpu", cpu)] {
+        let per_second: fn(&Load) -> f64 = |load| load.rate;
+        let per_cpu_second: fn(&Load) -> f64 = |load| 1.0 / load.cpu_micros;
+        for (measure_name, measure) in [("req/s", per_second), ("req/cpu-s", per_cpu_second)] {
             println!(
-                "e2e-ratio {label} {measure_name:<10} layer/bare {:.3} layer/by-hand {:.3} \
+                "e2e-ratio {label} {measure_name:<9} layer/bare {:.3} layer/by-hand {:.3} \
                  hash-only/bare {:.3} layer/hash-only {:.3} (median of per-round ratios)",
                 per_round(1, 0, measure),
                 per_round(1, 2, measure),

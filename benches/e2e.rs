@@ -10,17 +10,21 @@
 //!   close to one; it shows how far from `bare` hashing 1 KiB alone puts a server.
 //!
 //! `cargo bench --bench e2e` needs `wrk` (Debian: `apt-get install -y wrk`). For each body size
-//! it first calls the four routers in this process, without sockets (`e2e-in-process`: what
-//! each server's own work costs, apart from the kernel's). Then it loads every server
-//! `E2E_ROUNDS` times (default 3, interleaved so each server sees the same load from the rest
-//! of the machine) for `E2E_SECONDS` (default 5) each, and prints medians: requests per second
-//! as `wrk` saw them, and the server process's CPU time per request (user and kernel, from
-//! `/proc/self/stat`), with how busy the server was. CPU per request is steadier than req/s when
-//! `wrk`, sharing the machine, is what holds a server back, but it still depends on load (a
-//! server that is not saturated wakes up for fewer requests at a time), and loopback's kernel
-//! work is split between the server's core and `wrk`'s. Last comes the bound the hash sets:
+//! it first calls the four routers in this process (`e2e-in-process`): no socket, hyper, I/O
+//! driver or kernel, so it shows what each server's own work costs; building the request and
+//! reading the response are timed too, the same for every router. It does so for all four
+//! routers, whatever `E2E_SERVERS` says. Then it loads every server `E2E_ROUNDS` times (default
+//! 3, interleaved so each server sees the same load from the rest of the machine) for
+//! `E2E_SECONDS` (default 5) each, and prints medians: requests per second as `wrk` saw them,
+//! and the server process's CPU time per request (user and kernel, from `/proc/self/stat`),
+//! with how busy the server was. CPU per request is steadier than req/s when `wrk`, sharing the
+//! machine, is what holds a server back, but it still depends on load (a server that is not
+//! saturated wakes up for fewer requests at a time), and loopback's kernel work is split
+//! between the server's core and `wrk`'s. Then comes the bound the hash sets (`e2e-bound`):
 //! HMAC-SHA256 of the body from a state keyed in advance, timed in this process (on the
-//! server's core when the bench is pinned with `taskset -c 0`), against bare's CPU per request.
+//! server's core when the bench is pinned with `taskset -c 0`), against bare's CPU per request:
+//! the most of bare a server doing bare's work plus only that hash could reach. The ratio lines
+//! (`e2e-ratio`) come last.
 //!
 //! The requests carry the headers GitHub sends (signature, event, delivery id). Only 127.0.0.1
 //! is used. Without `--bench` it sends one request to each server and exits.
@@ -410,7 +414,7 @@ fn main() {
             let hash = keyed_hmac_micros(&body(size));
             println!(
                 "e2e-bound {label} HMAC-SHA256 of the body, keyed in advance: {hash:.3} µs; \
-                 the req/cpu-s ratio to bare of a server that does only that is at most {:.3} \
+                 bare's work plus only that reaches at most {:.3} of bare's req/cpu-s \
                  ({bare_cpu:.2} ÷ ({bare_cpu:.2} + {hash:.3}))",
                 bare_cpu / (bare_cpu + hash)
             );

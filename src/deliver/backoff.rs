@@ -19,69 +19,26 @@ pub(crate) fn full_jitter(base: Duration, cap: Duration, retry: u32) -> Duration
     Duration::from_nanos(random % ceiling_nanos.saturating_add(1).max(1))
 }
 
-/// The delay a `Retry-After` header asks for: delay-seconds, or an HTTP date (IMF-fixdate)
-/// compared with `now` (Unix seconds). A date in the past means "now". Unreadable values and
-/// the obsolete date formats count as absent.
+/// The delay a `Retry-After` header asks for: delay-seconds, or an HTTP date compared with
+/// `now` (Unix seconds). A date in the past means "now". Unreadable values count as absent.
 pub(crate) fn retry_after(headers: &HeaderMap, now: i64) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let date = parse_imf_fixdate(value)?;
+    let date = http_date(value)?;
     Some(Duration::from_secs(
         u64::try_from(date.saturating_sub(now)).unwrap_or(0),
     ))
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` as Unix seconds (RFC 9110, section 5.6.7).
-fn parse_imf_fixdate(value: &str) -> Option<i64> {
-    let mut fields = value.split(' ');
-    let weekday = fields.next()?;
-    let day = fields.next()?;
-    let month = fields.next()?;
-    let year = fields.next()?;
-    let time = fields.next()?;
-    if fields.next()? != "GMT" || fields.next().is_some() {
-        return None;
-    }
-    const WEEKDAYS: [&str; 7] = ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    if !WEEKDAYS.contains(&weekday) {
-        return None;
-    }
-    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
-    let day = digits(day, 2)?;
-    let year = digits(year, 4)?;
-    let mut hms = time.split(':');
-    let (hour, minute, second) = (
-        digits(hms.next()?, 2)?,
-        digits(hms.next()?, 2)?,
-        digits(hms.next()?, 2)?,
-    );
-    if hms.next().is_some() || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-fn digits(text: &str, len: usize) -> Option<i64> {
-    if text.len() != len || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+/// An HTTP date as Unix seconds, in any of the three formats a recipient must accept (RFC 9110,
+/// section 5.6.7): IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), and the obsolete RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`) forms.
+fn http_date(value: &str) -> Option<i64> {
+    let time = httpdate::parse_http_date(value).ok()?;
+    let since_epoch = time.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since_epoch.as_secs()).ok()
 }
 
 #[cfg(test)]
@@ -96,31 +53,29 @@ mod tests {
     }
 
     #[test]
-    fn http_dates_are_unix_seconds() {
-        assert_eq!(
-            parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(
-            parse_imf_fixdate("Wed, 29 Feb 2024 12:00:00 GMT"),
-            Some(1_709_208_000)
-        );
+    fn http_dates_are_unix_seconds_in_all_three_formats() {
+        for (text, seconds) in [
+            ("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", 784_111_777),
+            ("Sun Nov  6 08:49:37 1994", 784_111_777),
+            ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+            ("Thu, 29 Feb 2024 12:00:00 GMT", 1_709_208_000),
+        ] {
+            assert_eq!(http_date(text), Some(seconds), "{text:?}");
+        }
     }
 
     #[test]
     fn malformed_http_dates_are_refused() {
         for bad in [
             "",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 6 Nov 1994 08:49:37 GMT",
             "Sun, 06 Now 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 25:49:37 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMT extra",
         ] {
-            assert_eq!(parse_imf_fixdate(bad), None, "{bad:?}");
+            assert_eq!(http_date(bad), None, "{bad:?}");
         }
     }
 
@@ -136,6 +91,11 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(retry_after(&date, 784_111_777 + 30), Some(Duration::ZERO));
+        let obsolete = with_retry_after("Sun Nov  6 08:49:37 1994");
+        assert_eq!(
+            retry_after(&obsolete, 784_111_777 - 30),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(retry_after(&with_retry_after("soon"), 0), None);
         assert_eq!(retry_after(&with_retry_after("-5"), 0), None);
         assert_eq!(retry_after(&HeaderMap::new(), 0), None);

@@ -171,7 +171,7 @@ impl<'a> Message<'a> {
     }
 
     /// Sets the timestamp, in Unix seconds. A scheme that sends a timestamp refuses to sign a
-    /// negative one ([`SignError::NegativeTimestamp`](crate::SignError::NegativeTimestamp)).
+    /// negative one ([`SignError::NegativeTimestamp`]).
     #[must_use]
     pub fn timestamp(mut self, unix_seconds: i64) -> Self {
         self.timestamp = Some(unix_seconds);

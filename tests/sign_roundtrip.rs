@@ -178,31 +178,35 @@ async fn it_stamps_the_clock_time_and_new_ids() {
     assert_ne!(first["webhook-id"], second["webhook-id"]);
 }
 
-#[tokio::test]
-async fn bodies_over_the_limit_are_not_sent() {
+/// Sends `body` through `layer` to a client that counts its calls; what the layer refused it
+/// with, and whether the client was called.
+async fn signing_refusal(
+    layer: SignRequestLayer,
+    body: &'static [u8],
+) -> (SignRequestError, usize) {
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
     let client = service_fn(move |_request: Request<Full<Bytes>>| {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         async { Ok::<_, BoxError>(()) }
     });
-    let service = ServiceBuilder::new()
-        .layer(
-            SignRequestLayer::new(GitHub, "secret")
-                .unwrap()
-                .max_body_size(4),
-        )
-        .service(client);
+    let service = ServiceBuilder::new().layer(layer).service(client);
     let request = Request::post("/")
-        .body(Full::new(Bytes::from_static(b"12345")))
+        .body(Full::new(Bytes::from_static(body)))
         .unwrap();
     let error = service.oneshot(request).await.unwrap_err();
-    let error = error.downcast::<SignRequestError>().unwrap();
-    assert!(matches!(
-        *error,
-        SignRequestError::BodyTooLarge { limit: 4 }
-    ));
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let error = *error.downcast::<SignRequestError>().unwrap();
+    (error, calls.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_not_sent() {
+    let layer = SignRequestLayer::new(GitHub, "secret")
+        .unwrap()
+        .max_body_size(4);
+    let (error, calls) = signing_refusal(layer, b"12345").await;
+    assert!(matches!(error, SignRequestError::BodyTooLarge { limit: 4 }));
+    assert_eq!(calls, 0);
 }
 
 #[test]
@@ -215,24 +219,16 @@ fn the_layer_debug_hides_the_secret() {
 
 #[tokio::test]
 async fn the_signing_layer_refuses_a_clock_before_1970() {
-    let client = service_fn(|_request: Request<Full<Bytes>>| async { Ok::<_, BoxError>(()) });
-    let service = ServiceBuilder::new()
-        .layer(
-            SignRequestLayer::new(Stripe, "whsec_test_secret")
-                .unwrap()
-                .clock(|| -5),
-        )
-        .service(client);
-    let request = Request::post("/")
-        .body(Full::new(Bytes::from_static(b"{}")))
-        .unwrap();
-    let error = service.oneshot(request).await.unwrap_err();
-    let error = error.downcast::<SignRequestError>().unwrap();
+    let layer = SignRequestLayer::new(Stripe, "whsec_test_secret")
+        .unwrap()
+        .clock(|| -5);
+    let (error, calls) = signing_refusal(layer, b"{}").await;
     assert!(
         matches!(
-            *error,
+            error,
             SignRequestError::Sign(SignError::NegativeTimestamp { timestamp: -5 })
         ),
         "{error}"
     );
+    assert_eq!(calls, 0);
 }

@@ -38,15 +38,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn new(scheme: Arc<dyn Scheme>, secrets: &Secrets) -> Result<Self, ConfigError> {
-        scheme.check()?;
-        let body_at = scheme
-            .signed_content()
-            .iter()
-            .position(|part| *part == Part::Body)
-            .ok_or_else(|| ConfigError::InvalidSignedContent {
-                template: format!("{:?}", scheme.signed_content()),
-                reason: "`{body}` is missing",
-            })?;
+        let body_at = crate::scheme::body_position(scheme.as_ref())?;
         let keyring = Keyring::new(scheme.as_ref(), secrets)?;
         Ok(Self {
             scheme,

@@ -1007,3 +1007,58 @@ fn signing_refuses_a_negative_timestamp_where_the_scheme_sends_one() {
         }
     }
 }
+
+/// GitHub's headers around signed content of the test's choosing.
+struct SignsContent(Vec<tower_webhook::scheme::Part>);
+
+impl Scheme for SignsContent {
+    fn name(&self) -> &str {
+        "signs-content"
+    }
+    fn signed_content(&self) -> &[tower_webhook::scheme::Part] {
+        &self.0
+    }
+    fn parse<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> Result<tower_webhook::scheme::SignedHeaders<'h>, VerifyError> {
+        GitHub.parse(headers)
+    }
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        tag: &tower_webhook::scheme::Tag,
+    ) -> Result<(), tower_webhook::SignError> {
+        GitHub.write_headers(headers, message, tag)
+    }
+}
+
+#[test]
+fn a_scheme_must_sign_the_body_exactly_once_on_either_side() {
+    use tower_webhook::SignError;
+    use tower_webhook::scheme::Part;
+    let without_body = || SignsContent(vec![Part::Literal("pay".into())]);
+    let body_twice = || SignsContent(vec![Part::Body, Part::Literal(".".into()), Part::Body]);
+    for (scheme, reason) in [
+        (without_body as fn() -> SignsContent, "`{body}` is missing"),
+        (body_twice, "`{body}` may appear only once"),
+    ] {
+        let refused = |error: &ConfigError| matches!(error, ConfigError::InvalidSignedContent { reason: r, .. } if *r == reason);
+        let error = VerifySignatureLayer::new(scheme(), "secret").unwrap_err();
+        assert!(refused(&error), "{error}");
+        // A signature that covered none of the body would let anyone change it.
+        let error = scheme()
+            .sign(&Secret::new("secret"), &Message::new(b"pay 1"))
+            .unwrap_err();
+        assert!(
+            matches!(&error, SignError::Config(config) if refused(config)),
+            "{error}"
+        );
+        #[cfg(feature = "sign")]
+        {
+            let error = tower_webhook::sign::SignRequestLayer::new(scheme(), "secret").unwrap_err();
+            assert!(refused(&error), "{error}");
+        }
+    }
+}

@@ -196,7 +196,8 @@ pub trait Scheme: Send + Sync + 'static {
     /// A short lowercase name (`"github"`), recorded in [`Verified`](crate::Verified) and logs.
     fn name(&self) -> &str;
 
-    /// The signed content, in order, with exactly one [`Part::Body`].
+    /// The signed content, in order, with exactly one [`Part::Body`]: a scheme without it, or
+    /// with it twice, is refused by both layers and by [`sign`](Self::sign).
     fn signed_content(&self) -> &[Part];
 
     /// Reads the signatures, timestamp and id from the headers.
@@ -282,14 +283,36 @@ pub trait Scheme: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// The secret is not usable with this scheme, the message lacks a field the scheme signs
-    /// or sends, or its timestamp, which the scheme sends, is negative.
+    /// The scheme is misconfigured (its [`check`](Self::check) fails, or its signed content does
+    /// not hold the body exactly once), the secret is not usable with it, the message lacks a
+    /// field the scheme signs or sends, or its timestamp, which the scheme sends, is negative.
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<HeaderMap, SignError> {
-        self.check().map_err(SignError::Config)?;
+        body_position(self).map_err(SignError::Config)?;
         let mac = crate::keyring::new_mac(&self.key(secret)?);
         let mut headers = HeaderMap::new();
         crate::keyring::write_signed(self, mac, message, &mut headers)?;
         Ok(headers)
+    }
+}
+
+/// Where `{body}` stands in the scheme's signed content, once the scheme has passed its own
+/// [`check`](Scheme::check): every side that signs or verifies asks this first, so that no
+/// scheme can sign without the body (its signature would cover none of it) or count it twice.
+pub(crate) fn body_position<S: Scheme + ?Sized>(scheme: &S) -> Result<usize, ConfigError> {
+    scheme.check()?;
+    let content = scheme.signed_content();
+    let invalid = |reason| ConfigError::InvalidSignedContent {
+        template: format!("{content:?}"),
+        reason,
+    };
+    let mut bodies = content
+        .iter()
+        .enumerate()
+        .filter(|(_, part)| **part == Part::Body);
+    match (bodies.next(), bodies.next()) {
+        (Some((at, _)), None) => Ok(at),
+        (None, _) => Err(invalid("`{body}` is missing")),
+        (Some(_), Some(_)) => Err(invalid("`{body}` may appear only once")),
     }
 }
 

@@ -59,7 +59,7 @@ impl SignRequestLayer {
     /// assert_eq!(error.to_string(), "secret #1 is not base64 after the optional `whsec_` prefix");
     /// ```
     pub fn new(scheme: impl Scheme, secrets: impl Into<Secrets>) -> Result<Self, ConfigError> {
-        scheme.check()?;
+        crate::scheme::body_position(&scheme)?;
         // Every secret is checked as the verifying side would; the first one signs, with the
         // `hmac` crate rather than the verifier's own HMAC, so that each side checks the other.
         let keys = derive_keys(&scheme, &secrets.into())?;

@@ -281,12 +281,12 @@ impl Verification {
 
     /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
     pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
-        let config = &self.config;
-        let hashing = hashing_of(&mut self.delivery);
         let len = chunk.remaining();
         if len == 0 {
             return Ok(());
         }
+        let config = &self.config;
+        let hashing = hashing_of(&mut self.delivery);
         if len > config.max_body_size - hashing.received {
             return Err(VerifyError::BodyTooLarge {
                 limit: config.max_body_size,

@@ -133,15 +133,12 @@ impl<'h> Timestamp<'h> {
             }
             value
         } else {
+            // Digits only, so the standard parser (which would take a `+`) can only find the
+            // number too large.
             if !digits.iter().all(u8::is_ascii_digit) {
                 return Err(not_a_number());
             }
-            digits
-                .iter()
-                .try_fold(0i64, |value, byte| {
-                    value.checked_mul(10)?.checked_add(i64::from(digit(byte)))
-                })
-                .ok_or_else(|| invalid("out of range"))?
+            raw.parse().map_err(|_| invalid("out of range"))?
         };
         Ok(Self { raw, unix_seconds })
     }

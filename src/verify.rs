@@ -84,7 +84,7 @@ impl Config {
                 headers.get(name)
             })
             .cloned();
-        let (id, sent_at) = (signed.id, signed.timestamp.map(|t| t.raw()));
+        let (id, sent_at) = (signed.id, signed.timestamp.map(|t| t.raw_bytes()));
         // One literal, the hashing built inside it, and the signed text around the body fed
         // to it where it lives: the delivery is half a kilobyte and the hashing 256 bytes of
         // it, and a hashing built apart is copied again on its way in.
@@ -196,11 +196,11 @@ fn hashing_of(delivery: &mut Arc<Delivery>) -> &mut Hashing {
         .expect("a verification hashes until it is finished")
 }
 
-fn feed(parts: &[Part], id: Option<&str>, sent_at: Option<&str>, mut update: impl FnMut(&[u8])) {
+fn feed(parts: &[Part], id: Option<&str>, sent_at: Option<&[u8]>, mut update: impl FnMut(&[u8])) {
     for part in parts {
         match part {
             Part::Literal(text) => update(text.as_bytes()),
-            Part::Timestamp => update(sent_at.unwrap_or_default().as_bytes()),
+            Part::Timestamp => update(sent_at.unwrap_or_default()),
             Part::Id => update(id.unwrap_or_default().as_bytes()),
             Part::Body => {}
         }

@@ -7,8 +7,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::event;
 use super::parse::{Encoding, prefixed_signature, scan_optional};
 use super::{
-    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
-    require_id, require_timestamp,
+    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value, require_id,
+    require_timestamp,
 };
 use crate::error::{ConfigError, SignError, VerifyError};
 
@@ -273,7 +273,7 @@ impl Scheme for CustomScheme {
         );
         let mut signed = SignedHeaders::default();
         if let Some(name) = &self.timestamp_header {
-            signed = signed.with_timestamp(Timestamp::parse(timestamp.required(name)?, name)?);
+            signed = signed.with_timestamp(timestamp.timestamp(name)?);
         }
         if let Some(name) = &self.id_header {
             let id = if self.signed_content.contains(&Part::Id) {

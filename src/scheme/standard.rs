@@ -12,8 +12,8 @@ use super::parse::{
     Encoding, MAX_SIGNATURE_ENTRIES, check_plain_secret, scan, split_ascii, split_once_ascii,
 };
 use super::{
-    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
-    require_id, require_timestamp,
+    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value, require_id,
+    require_timestamp,
 };
 use crate::error::{InvalidSecret, SignError, VerifyError};
 use crate::secret::Secret;
@@ -99,7 +99,7 @@ impl Scheme for StandardWebhooks {
         }
         let [id, timestamp, signature] = found;
         let id = id.required(&names.id)?;
-        let timestamp = Timestamp::parse(timestamp.required(&names.timestamp)?, &names.timestamp)?;
+        let timestamp = timestamp.timestamp(&names.timestamp)?;
         // The usual header, a single `v1` signature; a list goes to the list parser.
         let signatures = match signature.prefixed_tag("v1,", Encoding::Base64) {
             Some(tag) => Signatures::one(tag),

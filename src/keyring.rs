@@ -61,6 +61,15 @@ impl Macs {
         self.rest.iter_mut().for_each(|mac| mac.update(bytes));
     }
 
+    /// [`update`](Self::update) for a short piece of signed text before the body (see
+    /// [`MacState::update_text`]).
+    pub(crate) fn update_text(&mut self, text: &[u8]) {
+        self.first.update_text(text);
+        for mac in &mut self.rest {
+            mac.update(text);
+        }
+    }
+
     /// Absorbs `suffix` into every state and hands each tag, with its secret's position, to
     /// `each`, in secret order. The states are finished where they are: each is about 110
     /// bytes, and moving them out to consume them costs a copy apiece.

@@ -136,6 +136,25 @@ impl MacState {
         self.buffered = rest.len();
     }
 
+    /// [`update`](Self::update) for a short piece of signed text before the body (an id, a
+    /// timestamp, a separator), inlined for the usual case where it only fills the block:
+    /// through `update`, each of Standard Webhooks' four pieces paid a call and a `memcpy`
+    /// (callgrind: 68 instructions less per request this way, 35 for Stripe's two pieces).
+    #[inline(always)]
+    pub(crate) fn update_text(&mut self, text: &[u8]) {
+        let end = self.buffered + text.len();
+        if end >= BLOCK {
+            return self.update(text);
+        }
+        if let [byte] = text {
+            self.buffer[self.buffered] = *byte;
+        } else {
+            self.buffer[self.buffered..end].copy_from_slice(text);
+        }
+        self.buffered = end;
+        self.length += text.len() as u64;
+    }
+
     /// SHA-256's padding and final compressions: `H((K ^ ipad) || m)`.
     fn inner_digest(&mut self) -> [u8; 32] {
         let bits = self.length * 8;
@@ -236,6 +255,24 @@ mod tests {
                 from = to;
             }
             prop_assert_eq!(by_hand(&key, &chunks), by_hmac_crate(&key, &message));
+        }
+
+        #[test]
+        fn signed_text_before_the_body_agrees_with_the_hmac_crate(
+            key in proptest::collection::vec(any::<u8>(), 0..80),
+            pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..90), 0..6),
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            // Pieces of every length, from one byte to more than a block, filling the block
+            // to every point before the body comes.
+            let mac_key = MacKey::new(&key);
+            let mut mac = mac_key.start();
+            for piece in &pieces {
+                mac.update_text(piece);
+            }
+            mac.update(&body);
+            let message: Vec<u8> = pieces.concat().into_iter().chain(body.iter().copied()).collect();
+            prop_assert_eq!(mac_key.finish(&mut mac), by_hmac_crate(&key, &message));
         }
     }
 }

@@ -113,7 +113,7 @@ impl Config {
         let (before, after) = (&content[..self.body_at], &content[self.body_at + 1..]);
         if !before.is_empty() || !after.is_empty() {
             let hashing = hashing_of(&mut delivery);
-            feed(before, id, sent_at, |bytes| hashing.macs.update(bytes));
+            feed(before, id, sent_at, |bytes| hashing.macs.update_text(bytes));
             feed(after, id, sent_at, |bytes| {
                 hashing.suffix.extend_from_slice(bytes)
             });

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::event;
 use super::parse::{Encoding, prefixed_signature, scan_optional};
 use super::{
-    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value, require_id,
+    EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value, require_id,
     require_timestamp,
 };
 use crate::error::{ConfigError, SignError, VerifyError};
@@ -285,13 +285,12 @@ impl Scheme for CustomScheme {
                 signed = signed.with_id(id);
             }
         }
-        let tag = prefixed_signature(
+        signed.signatures = prefixed_signature(
             signature,
             &self.signature_header,
             &self.signature_prefix,
             self.encoding,
         )?;
-        signed.signatures = Signatures::one(tag);
         Ok(signed.with_event_header(event.first()))
     }
 

@@ -8,8 +8,7 @@ use serde::Deserialize;
 use super::event::{self, Text};
 use super::parse::{Encoding, prefixed_signature, scan};
 use super::{
-    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value,
-    require_timestamp,
+    EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value, require_timestamp,
 };
 use crate::error::{SignError, VerifyError};
 
@@ -63,8 +62,8 @@ impl Scheme for Generic {
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
         let [timestamp, signature, id] = scan(headers, [&TIMESTAMP, &SIGNATURE, &ID]);
         let timestamp = timestamp.timestamp(&TIMESTAMP)?;
-        let tag = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
-        let signed = SignedHeaders::new(Signatures::one(tag)).with_timestamp(timestamp);
+        let signatures = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
+        let signed = SignedHeaders::new(signatures).with_timestamp(timestamp);
         Ok(match id.single(&ID)? {
             Some(id) => signed.with_id(id),
             None => signed,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::event::{self, Text};
 
 use super::parse::{Encoding, prefixed_signature, scan};
-use super::{EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
+use super::{EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
@@ -56,8 +56,8 @@ impl Scheme for GitHub {
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
         let [signature, delivery, event] = scan(headers, [&SIGNATURE, &DELIVERY, &EVENT]);
-        let tag = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
-        let signed = SignedHeaders::new(Signatures::one(tag)).with_event_header(event.first());
+        let signatures = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
+        let signed = SignedHeaders::new(signatures).with_event_header(event.first());
         Ok(match delivery.single(&DELIVERY)? {
             Some(id) => signed.with_id(id),
             None => signed,

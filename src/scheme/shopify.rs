@@ -3,7 +3,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::parse::{Encoding, prefixed_signature, scan};
-use super::{EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value};
+use super::{EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-shopify-hmac-sha256");
@@ -48,8 +48,8 @@ impl Scheme for Shopify {
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
         let [signature, id, event] = scan(headers, [&SIGNATURE, &WEBHOOK_ID, &TOPIC]);
-        let tag = prefixed_signature(signature, &SIGNATURE, "", Encoding::Base64)?;
-        let signed = SignedHeaders::new(Signatures::one(tag)).with_event_header(event.first());
+        let signatures = prefixed_signature(signature, &SIGNATURE, "", Encoding::Base64)?;
+        let signed = SignedHeaders::new(signatures).with_event_header(event.first());
         Ok(match id.single(&WEBHOOK_ID)? {
             Some(id) => signed.with_id(id),
             None => signed,

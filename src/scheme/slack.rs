@@ -9,8 +9,7 @@ use super::event::{self, Text};
 
 use super::parse::{Encoding, prefixed_signature, scan};
 use super::{
-    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value,
-    require_timestamp,
+    EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value, require_timestamp,
 };
 use crate::error::{SignError, VerifyError};
 
@@ -56,8 +55,8 @@ impl Scheme for Slack {
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
         let [timestamp, signature] = scan(headers, [&TIMESTAMP, &SIGNATURE]);
         let timestamp = timestamp.timestamp(&TIMESTAMP)?;
-        let tag = prefixed_signature(signature, &SIGNATURE, "v0=", Encoding::Hex)?;
-        Ok(SignedHeaders::new(Signatures::one(tag)).with_timestamp(timestamp))
+        let signatures = prefixed_signature(signature, &SIGNATURE, "v0=", Encoding::Hex)?;
+        Ok(SignedHeaders::new(signatures).with_timestamp(timestamp))
     }
 
     fn write_headers(

@@ -102,7 +102,7 @@ impl Scheme for StandardWebhooks {
         let timestamp = timestamp.timestamp(&names.timestamp)?;
         // The usual header, a single `v1` signature; a list goes to the list parser.
         let signatures = match signature.prefixed_tag("v1,", Encoding::Base64) {
-            Some(tag) => Signatures::one(tag),
+            Some(signatures) => signatures,
             None => signature_list(signature.required(&names.signature)?, &names.signature)?,
         };
         Ok(SignedHeaders::new(signatures)

@@ -139,5 +139,5 @@ fn usual_header(value: &[u8]) -> Option<SignedHeaders<'_>> {
     let (digits, signature) = (&rest[..comma], rest[comma + 1..].strip_prefix(b"v1=")?);
     let tag = Encoding::Hex.decode_bytes(signature)?;
     let timestamp = Timestamp::from_digits(digits)?;
-    Some(SignedHeaders::new(Signatures::one(tag)).with_timestamp(timestamp))
+    Some(SignedHeaders::new(Signatures::one_aligned(tag)).with_timestamp(timestamp))
 }

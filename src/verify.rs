@@ -90,7 +90,7 @@ impl Config {
         // it, and a hashing built apart is copied again on its way in.
         let mut delivery = Arc::new(Delivery {
             scheme: Arc::clone(&self.scheme),
-            id: id.map(ReceivedId::new),
+            id: None,
             timestamp,
             event_header,
             hashing: Some(Hashing {
@@ -111,6 +111,9 @@ impl Config {
         });
         let content = self.scheme.signed_content();
         let (before, after) = (&content[..self.body_at], &content[self.body_at + 1..]);
+        if let Some(id) = id {
+            ReceivedId::put(&mut unshared(&mut delivery).id, id);
+        }
         if !before.is_empty() || !after.is_empty() {
             let hashing = hashing_of(&mut delivery);
             feed(before, id, sent_at, |bytes| hashing.macs.update_text(bytes));

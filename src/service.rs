@@ -81,20 +81,22 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The instance that `poll_ready` prepared is the one that must be called; keep it for
-        // this request and leave a fresh clone behind for the next.
-        // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-
         // The headers are read before the request is taken apart: the request's head is 224
         // bytes, and with nothing borrowing it in between it is copied once, into the future.
         let size_hint = request.body().size_hint().exact();
         match self.config.begin(request.headers(), size_hint) {
             Ok(verification) => {
+                // The instance that `poll_ready` prepared is the one that must be called; keep
+                // it for this request and leave a fresh clone behind for the next.
+                // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
                 let (parts, body) = request.into_parts();
                 ResponseFuture::verifying(verification, parts, body, inner)
             }
+            // Refused on its headers: the inner service is not called, so the ready instance
+            // stays for the next request and nothing is cloned (in axum a clone of the wrapped
+            // route is an allocation, which a flood of forged requests would pay for).
             Err(error) => ResponseFuture::refused(self.config.reject(error)),
         }
     }

@@ -1062,3 +1062,80 @@ fn a_scheme_must_sign_the_body_exactly_once_on_either_side() {
         }
     }
 }
+
+/// An inner service that counts its clones and the requests it is called with.
+#[derive(Default)]
+struct Counted {
+    clones: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, Ordering::SeqCst);
+        Self {
+            clones: std::sync::Arc::clone(&self.clones),
+            calls: std::sync::Arc::clone(&self.calls),
+        }
+    }
+}
+
+impl tower::Service<http::Request<tower_webhook::VerifiedBody>> for Counted {
+    type Response = Response<Full<Bytes>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<tower_webhook::VerifiedBody>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(Response::new(Full::default())))
+    }
+}
+
+#[tokio::test]
+async fn a_request_refused_on_its_headers_costs_no_clone_of_the_inner_service() {
+    use tower::{Service, ServiceExt};
+
+    let inner = Counted::default();
+    let (clones, calls) = (inner.clones.clone(), inner.calls.clone());
+    let mut service = github().layer(inner);
+
+    // Forged: refused before the body, with the prepared instance kept for the next request.
+    let forged = with(
+        sign(&GitHub, GITHUB_SECRET, &Message::new(BODY)),
+        "x-hub-signature-256",
+        "sha256=not-hex",
+    );
+    for _ in 0..3 {
+        let response = ServiceExt::<http::Request<Full<Bytes>>>::ready(&mut service)
+            .await
+            .unwrap()
+            .call(request(&forged, BODY))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(clones.load(Ordering::SeqCst), 0, "no clone for a refusal");
+
+    // A signed one takes the prepared instance and leaves a clone behind, as tower asks.
+    let signed = sign(&GitHub, GITHUB_SECRET, &Message::new(BODY));
+    let response = ServiceExt::<http::Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap()
+        .call(request(&signed, BODY))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(clones.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "only the signed request reached it"
+    );
+}

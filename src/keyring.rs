@@ -65,6 +65,9 @@ impl Macs {
     /// [`MacState::update_text`]).
     pub(crate) fn update_text(&mut self, text: &[u8]) {
         self.first.update_text(text);
+        // The other secrets' states take the plain path: rotation is the rare case, and the
+        // fast path inlined there too made the usual one-secret code longer (callgrind: 7-10
+        // instructions more per request for Stripe, Slack and Standard Webhooks).
         for mac in &mut self.rest {
             mac.update(text);
         }

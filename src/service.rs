@@ -95,8 +95,9 @@ where
                 ResponseFuture::verifying(verification, parts, body, inner)
             }
             // Refused on its headers: the inner service is not called, so the ready instance
-            // stays for the next request and nothing is cloned (in axum a clone of the wrapped
-            // route is an allocation, which a flood of forged requests would pay for).
+            // (with whatever `poll_ready` reserved for it) stays for the next request and
+            // nothing is cloned. In axum a clone of the wrapped route is an allocation, which a
+            // flood of malformed or stale requests would otherwise pay for.
             Err(error) => ResponseFuture::refused(self.config.reject(error)),
         }
     }

@@ -111,15 +111,23 @@ impl Config {
         });
         let content = self.scheme.signed_content();
         let (before, after) = (&content[..self.body_at], &content[self.body_at + 1..]);
-        if let Some(id) = id {
-            ReceivedId::put(&mut unshared(&mut delivery).id, id);
-        }
-        if !before.is_empty() || !after.is_empty() {
-            let hashing = hashing_of(&mut delivery);
-            feed(before, id, sent_at, |bytes| hashing.macs.update_text(bytes));
-            feed(after, id, sent_at, |bytes| {
-                hashing.suffix.extend_from_slice(bytes)
-            });
+        let has_text = !before.is_empty() || !after.is_empty();
+        if id.is_some() || has_text {
+            // One uniqueness check (an atomic compare-exchange) for both.
+            let unshared = unshared(&mut delivery);
+            if let Some(id) = id {
+                ReceivedId::put(&mut unshared.id, id);
+            }
+            if has_text {
+                let hashing = unshared
+                    .hashing
+                    .as_mut()
+                    .expect("a verification hashes until it is finished");
+                feed(before, id, sent_at, |bytes| hashing.macs.update_text(bytes));
+                feed(after, id, sent_at, |bytes| {
+                    hashing.suffix.extend_from_slice(bytes)
+                });
+            }
         }
         Ok(Verification {
             delivery,

@@ -41,7 +41,7 @@ enum Tags {
 /// reach the cache instead of taking them from the store buffer (perf: half the samples of
 /// `Generic::parse` on four such loads).
 #[derive(Clone, Copy)]
-#[repr(C, align(8))]
+#[repr(align(8))]
 pub(crate) struct AlignedTag(pub(crate) Tag);
 
 impl Signatures {
@@ -233,8 +233,8 @@ pub(crate) fn scan_optional<'h, const N: usize>(
 // Names compared as bytes, each header's spelled out once: `HeaderName`'s own comparison
 // calls `memcmp` for every pair of names of equal length, and a scheme's names often are
 // (`webhook-timestamp`, `webhook-signature`). Inlined into each scheme's parser, where the
-// names and their number are known: GitHub's `parse` took 723 instructions this way, 948 as
-// a call.
+// names and their number are known (as a call, GitHub's `parse` once took 225 instructions
+// more).
 #[inline(always)]
 fn scan_spelled<'h, const N: usize>(headers: &'h HeaderMap, names: [&[u8]; N]) -> [Found<'h>; N] {
     let mut found = [Found::default(); N];
@@ -327,12 +327,12 @@ impl<'h> Found<'h> {
         self.value.filter(|_| !self.repeated)
     }
 
-    /// The usual case of a `<prefix><tag>` header, decoded straight from its bytes: sent once,
-    /// the prefix, a well-formed tag. `None` for anything else, which the caller then reads the
+    /// The usual case of a `<prefix><tag>` header, decoded straight from its bytes into the
+    /// request's one signature: sent once, the prefix, a well-formed tag. `None` for anything else, which the caller then reads the
     /// slow way to say what is wrong. Such a value is visible ASCII by construction (every
     /// scheme's prefix is: `CustomScheme::check` refuses one that is not), so the text checks
     /// run only when something is wrong.
-    pub(crate) fn prefixed_tag(self, prefix: &str, encoding: Encoding) -> Option<Signatures> {
+    pub(crate) fn usual_signature(self, prefix: &str, encoding: Encoding) -> Option<Signatures> {
         let value = self.unique()?;
         encoding
             .decode_bytes(strip_prefix_bytes(value.as_bytes(), prefix.as_bytes())?)
@@ -432,7 +432,7 @@ pub(crate) fn prefixed_signature(
     prefix: &str,
     encoding: Encoding,
 ) -> Result<Signatures, VerifyError> {
-    if let Some(signatures) = found.prefixed_tag(prefix, encoding) {
+    if let Some(signatures) = found.usual_signature(prefix, encoding) {
         return Ok(signatures);
     }
     let value = found.required(name)?;
@@ -832,5 +832,21 @@ mod tests {
         }
         assert!(signatures.push([0; 32]).is_err());
         assert_eq!(signatures.len(), MAX_SIGNATURES);
+        // In the order pushed, the first one (kept inline until the second came) included.
+        let expected: Vec<Tag> = (0..MAX_SIGNATURES).map(|i| [i as u8; 32]).collect();
+        assert_eq!(signatures.as_slice(), expected.as_slice());
+        assert_eq!(Signatures::one([7; 32]).as_slice(), &[[7; 32]]);
+    }
+
+    #[test]
+    fn a_timestamp_prints_its_text_and_its_value() {
+        let header = HeaderName::from_static("x-ts");
+        let timestamp = Timestamp::parse("1700000000", &header).unwrap();
+        assert_eq!(
+            format!("{timestamp:?}"),
+            r#"Timestamp { raw: "1700000000", unix_seconds: 1700000000 }"#
+        );
+        assert_eq!(timestamp.raw(), "1700000000");
+        assert_eq!(Timestamp::from_digits(b"0042").unwrap().raw(), "0042");
     }
 }

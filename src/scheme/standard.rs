@@ -101,7 +101,7 @@ impl Scheme for StandardWebhooks {
         let id = id.required(&names.id)?;
         let timestamp = timestamp.timestamp(&names.timestamp)?;
         // The usual header, a single `v1` signature; a list goes to the list parser.
-        let signatures = match signature.prefixed_tag("v1,", Encoding::Base64) {
+        let signatures = match signature.usual_signature("v1,", Encoding::Base64) {
             Some(signatures) => signatures,
             None => signature_list(signature.required(&names.signature)?, &names.signature)?,
         };

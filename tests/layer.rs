@@ -1063,11 +1063,14 @@ fn a_scheme_must_sign_the_body_exactly_once_on_either_side() {
     }
 }
 
-/// An inner service that counts its clones and the requests it is called with.
+/// An inner service that counts its clones and the requests it is called with, and must be
+/// made ready before each call, as tower allows: a clone starts unready, and `call` panics on
+/// an instance its own `poll_ready` did not prepare.
 #[derive(Default)]
 struct Counted {
     clones: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ready: bool,
 }
 
 impl Clone for Counted {
@@ -1076,6 +1079,7 @@ impl Clone for Counted {
         Self {
             clones: std::sync::Arc::clone(&self.clones),
             calls: std::sync::Arc::clone(&self.calls),
+            ready: false,
         }
     }
 }
@@ -1089,10 +1093,13 @@ impl tower::Service<http::Request<tower_webhook::VerifiedBody>> for Counted {
         &mut self,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.ready = true;
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, _: http::Request<tower_webhook::VerifiedBody>) -> Self::Future {
+        assert!(self.ready, "called without its own poll_ready");
+        self.ready = false;
         self.calls.fetch_add(1, Ordering::SeqCst);
         std::future::ready(Ok(Response::new(Full::default())))
     }
@@ -1136,4 +1143,29 @@ async fn a_request_refused_on_its_headers_costs_no_clone_of_the_inner_service() 
         1,
         "only the signed request reached it"
     );
+}
+
+#[tokio::test]
+async fn the_instance_poll_ready_prepared_is_the_one_called_whatever_came_before() {
+    use tower::{Service, ServiceExt};
+
+    let mut service = github().layer(Counted::default());
+    let signed = sign(&GitHub, GITHUB_SECRET, &Message::new(BODY));
+    let forged = with(signed.clone(), "x-hub-signature-256", "sha256=not-hex");
+    for (headers, status) in [
+        (&forged, StatusCode::BAD_REQUEST),
+        (&signed, StatusCode::OK),
+        (&forged, StatusCode::BAD_REQUEST),
+        (&forged, StatusCode::BAD_REQUEST),
+        (&signed, StatusCode::OK),
+        (&signed, StatusCode::OK),
+    ] {
+        let response = ServiceExt::<http::Request<Full<Bytes>>>::ready(&mut service)
+            .await
+            .unwrap()
+            .call(request(headers, BODY))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+    }
 }

@@ -90,6 +90,7 @@ impl Config {
         // it, and a hashing built apart is copied again on its way in.
         let mut delivery = Arc::new(Delivery {
             scheme: Arc::clone(&self.scheme),
+            // Written in place below (see `ReceivedId::put`).
             id: None,
             timestamp,
             event_header,
@@ -119,10 +120,7 @@ impl Config {
                 ReceivedId::put(&mut unshared.id, id);
             }
             if has_text {
-                let hashing = unshared
-                    .hashing
-                    .as_mut()
-                    .expect("a verification hashes until it is finished");
+                let hashing = hashing_mut(unshared);
                 feed(before, id, sent_at, |bytes| hashing.macs.update_text(bytes));
                 feed(after, id, sent_at, |bytes| {
                     hashing.suffix.extend_from_slice(bytes)
@@ -201,7 +199,11 @@ fn unshared(delivery: &mut Arc<Delivery>) -> &mut Delivery {
 
 /// The hashing of a delivery that is still being verified.
 fn hashing_of(delivery: &mut Arc<Delivery>) -> &mut Hashing {
-    unshared(delivery)
+    hashing_mut(unshared(delivery))
+}
+
+fn hashing_mut(delivery: &mut Delivery) -> &mut Hashing {
+    delivery
         .hashing
         .as_mut()
         .expect("a verification hashes until it is finished")
@@ -337,10 +339,7 @@ impl Verification {
     /// out first would copy its 256 bytes.
     pub(crate) fn finish(mut self) -> (Arc<Config>, Result<Verified, VerifyError>) {
         let delivery = unshared(&mut self.delivery);
-        let hashing = delivery
-            .hashing
-            .as_mut()
-            .expect("a verification hashes until it is finished");
+        let hashing = hashing_mut(delivery);
         let keyring = &self.config.keyring;
         let mut matched = None;
         let signatures = hashing.signatures.as_slice();

@@ -328,10 +328,10 @@ impl<'h> Found<'h> {
     }
 
     /// The usual case of a `<prefix><tag>` header, decoded straight from its bytes into the
-    /// request's one signature: sent once, the prefix, a well-formed tag. `None` for anything else, which the caller then reads the
-    /// slow way to say what is wrong. Such a value is visible ASCII by construction (every
-    /// scheme's prefix is: `CustomScheme::check` refuses one that is not), so the text checks
-    /// run only when something is wrong.
+    /// request's one signature: sent once, the prefix, a well-formed tag. `None` for anything
+    /// else, which the caller then reads the slow way to say what is wrong. Such a value is
+    /// visible ASCII by construction (every scheme's prefix is: `CustomScheme::check` refuses
+    /// one that is not), so the text checks run only when something is wrong.
     pub(crate) fn usual_signature(self, prefix: &str, encoding: Encoding) -> Option<Signatures> {
         let value = self.unique()?;
         encoding

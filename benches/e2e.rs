@@ -16,7 +16,7 @@
 //! routers, whatever `E2E_SERVERS` says. Then it loads every server `E2E_ROUNDS` times (default
 //! 3, interleaved so each server sees the same load from the rest of the machine) for
 //! `E2E_SECONDS` (default 5) each, and prints medians: requests per second as `wrk` saw them,
-//! and the server process's CPU time per request (user and kernel, from `/proc/self/stat`),
+//! and the server process's CPU time per request (user and kernel, every thread's),
 //! with how busy the server was. CPU per request is steadier than req/s when `wrk`, sharing the
 //! machine, is what holds a server back, but it still depends on load (a server that is not
 //! saturated wakes up for fewer requests at a time), and loopback's kernel work is split
@@ -27,7 +27,8 @@
 //! (`e2e-ratio`) come last.
 //!
 //! The requests carry the headers GitHub sends (signature, event, delivery id). Only 127.0.0.1
-//! is used. Without `--bench` it sends one request to each server and exits.
+//! is used. Without `--bench` it sends one request to each server over loopback, calls each
+//! router once in process, writes one `wrk` script, and exits.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -160,9 +161,9 @@ fn lua_script(body: &[u8]) -> String {
 
 /// The four routers called in this process, with no socket, hyper or kernel in the way: a
 /// request with the headers `wrk` sends and the body in one piece, the response body read.
-/// What each server's own work costs, interleaved like the `wrk` rounds (21 rounds, medians);
-/// building the request is timed too, the same for every router.
-async fn in_process(label: &str, size: usize) {
+/// What each server's own work costs, interleaved like the `wrk` rounds (medians over
+/// `rounds`); building the request is timed too, the same for every router.
+async fn in_process(label: &str, size: usize, rounds: usize, requests: usize) {
     use tower::Service as _;
     let body = Bytes::from(body(size));
     let mut headers = github_headers(&body);
@@ -170,8 +171,7 @@ async fn in_process(label: &str, size: usize) {
     headers.insert("content-length", HeaderValue::from(size));
     let routers = routers();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); routers.len()];
-    let requests = (4 * 1024 * 1024 / size).clamp(64, 4096);
-    for round in 0..21 {
+    for round in 0..rounds {
         for step in 0..routers.len() {
             let index = (round + step) % routers.len();
             // As `axum::serve` does for each connection: handlers become routes once, not per
@@ -199,7 +199,7 @@ async fn in_process(label: &str, size: usize) {
         .map(|((name, _), time)| format!("{name} {time:.3} µs ({:+.3})", time - bare))
         .collect();
     println!(
-        "e2e-in-process {label} {} (medians of 21 interleaved rounds; ± against bare)",
+        "e2e-in-process {label} {} (medians of {rounds} interleaved rounds; ± against bare)",
         each.join(", ")
     );
 }
@@ -227,17 +227,20 @@ async fn post_once(addr: SocketAddr, body: &[u8]) -> u16 {
 }
 
 /// CPU time this process has spent so far, in nanoseconds: user and kernel, every thread,
-/// including threads that have exited (`/proc/self/stat`'s `utime` and `stime`, in the 100 Hz
-/// ticks Linux reports them in: ±10 ms on the 3–5 s of a run).
+/// including threads that have exited (`CLOCK_PROCESS_CPUTIME_ID`; `/proc/self/stat`'s 100 Hz
+/// ticks were ±10 ms, up to 0.7 % of a 3 s run, as large as the differences measured).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn process_cpu_nanos() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux /proc/self/stat");
-    // The command name, in parentheses, may hold spaces; the fields after it do not.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("(comm)") + 1..]
-        .split_whitespace()
-        .collect();
-    // Fields 14 and 15 of proc(5); `fields[0]` is field 3.
-    let ticks = |field: usize| -> u64 { fields[field - 3].parse().expect("a tick count") };
-    (ticks(14) + ticks(15)) * 10_000_000
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let seconds = u64::try_from(now.tv_sec).expect("CPU time is not negative");
+    let nanos = u64::try_from(now.tv_nsec).expect("CPU time is not negative");
+    seconds * 1_000_000_000 + nanos
+}
+
+/// Elsewhere no CPU time is read; a timed run then stops at its check that the server used some.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn process_cpu_nanos() -> u64 {
+    0
 }
 
 /// What one `wrk` run measured.
@@ -361,6 +364,12 @@ fn main() {
         }
     });
     if !benching {
+        // The paths a timed run takes besides `wrk`, once each, so that a break shows here.
+        for (label, size) in [("1k check", 1024), ("64k check", 64 * 1024)] {
+            runtime.block_on(in_process(label, size, 1, 1));
+            let script = lua_script(&body(size));
+            assert!(script.contains("x-hub-signature-256") && script.contains("wrk.body = [["));
+        }
         println!("e2e bench: every server answers 200 (run `cargo bench --bench e2e` to measure)");
         return;
     }
@@ -379,7 +388,8 @@ fn main() {
         if !sizes.is_empty() && !sizes.split(',').any(|wanted| wanted == label) {
             continue;
         }
-        runtime.block_on(in_process(label, size));
+        let requests = (4 * 1024 * 1024 / size).clamp(64, 4096);
+        runtime.block_on(in_process(label, size, 21, requests));
         let script = directory.join(format!("{label}.lua"));
         std::fs::write(&script, lua_script(&body(size))).expect("writes script");
         let mut results: Vec<Vec<Load>> = servers.iter().map(|_| Vec::new()).collect();

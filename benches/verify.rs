@@ -28,7 +28,9 @@ use tower::Service;
 use tower_webhook::scheme::{
     Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
-use tower_webhook::{Secret, VerifiedBody, VerifySignature, VerifySignatureLayer};
+use tower_webhook::{
+    Clock, Secret, SystemClock, VerifiedBody, VerifySignature, VerifySignatureLayer,
+};
 
 /// The layer's timestamp window in the bench: the layer reads the system clock, as a server's
 /// does, and a day is more than any run lasts, so no signed timestamp leaves the window.
@@ -190,7 +192,7 @@ fn case_for(scheme: impl Scheme, secrets: usize, size: usize) -> Case {
     let body = body(size);
     let message = Message::new(&body)
         .id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
-        .timestamp(unix_now())
+        .timestamp(SystemClock.unix_now())
         .event_type("payment.succeeded");
     let mut headers = scheme.sign(&signer, &message).expect("bench message signs");
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(size));
@@ -217,13 +219,6 @@ fn forged(size: usize) -> Case {
         HeaderValue::from_static("sha256=forged-and-not-even-hex"),
     );
     case
-}
-
-fn unix_now() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the bench machine's clock is after 1970");
-    i64::try_from(since.as_secs()).expect("seconds since 1970 fit in an i64")
 }
 
 fn raw_hmac(key: &[u8], body: &[u8]) -> [u8; 32] {

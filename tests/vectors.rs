@@ -1,5 +1,6 @@
 //! Every published vector in `tests/vectors/published.json`, judged through the layer as its
-//! `expect` field says; the valid ones are also re-created with the scheme's own `sign`.
+//! `expect` field says (an invalid one also by the refusal its `expect_error` names); the valid
+//! ones are also re-created with the scheme's own `sign`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +14,7 @@ use tower::{ServiceExt, service_fn};
 use tower_webhook::scheme::{
     Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
-use tower_webhook::{Secret, Secrets, Verified, VerifiedBody, VerifySignatureLayer};
+use tower_webhook::{Secret, Secrets, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
 
 #[derive(Debug, Deserialize)]
 struct Vector {
@@ -28,8 +29,38 @@ struct Vector {
     now: Option<i64>,
     tolerance_seconds: Option<u64>,
     expect: String,
+    /// The refusal an invalid vector must get; valid vectors have none.
+    expect_error: Option<ExpectError>,
     timestamp: Option<i64>,
     id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExpectError {
+    /// The `VerifyError` variant's name.
+    kind: String,
+    status: u16,
+    /// The header the error names, for the variants that name one.
+    header: Option<String>,
+}
+
+/// A refusal's variant name and the header it names, if any: what `expect_error` states.
+fn describe(error: &VerifyError) -> (String, Option<String>) {
+    let header = match error {
+        VerifyError::MissingHeader { header }
+        | VerifyError::MalformedHeader { header, .. }
+        | VerifyError::NoSupportedSignature { header }
+        | VerifyError::InvalidTimestamp { header, .. } => Some(header.as_str().to_owned()),
+        _ => None,
+    };
+    // The variant's name is what its Debug output starts with.
+    let debug = format!("{error:?}");
+    let kind = debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    (kind, header)
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +157,42 @@ async fn every_published_vector_is_judged_as_published() {
                 response.status()
             ));
         }
+        // An invalid vector must be refused for the reason it states, not merely refused: a
+        // verifier that rejects everything as a mismatch would pass the check above.
+        let refusal = response.extensions().get::<VerifyError>();
+        match (&vector.expect_error, refusal) {
+            (Some(expected), Some(error)) => {
+                let (kind, header) = describe(error);
+                let got = (kind, response.status().as_u16(), header);
+                let want = (
+                    expected.kind.clone(),
+                    expected.status,
+                    expected.header.clone(),
+                );
+                if got != want {
+                    failures.push(format!(
+                        "{}: expected refusal {want:?}, got {got:?} ({error})",
+                        vector.name
+                    ));
+                }
+                assert_eq!(
+                    error.status(),
+                    response.status(),
+                    "{}: the refusal's own status",
+                    vector.name
+                );
+            }
+            (Some(expected), None) => failures.push(format!(
+                "{}: expected refusal {expected:?}, got {} without a VerifyError",
+                vector.name,
+                response.status()
+            )),
+            (None, Some(error)) => failures.push(format!(
+                "{}: refused ({error:?}) but the vector states no expect_error",
+                vector.name
+            )),
+            (None, None) => {}
+        }
         let expected_calls = usize::from(expect_valid);
         assert_eq!(
             calls.load(Ordering::SeqCst),
@@ -156,20 +223,30 @@ fn signing_reproduces_every_valid_vector() {
         let headers = scheme
             .sign(&Secret::new(secret.as_str()), &message)
             .unwrap_or_else(|e| panic!("{}: {e}", vector.name));
+        assert!(
+            !headers.is_empty(),
+            "{}: sign wrote no headers",
+            vector.name
+        );
         for (name, value) in &headers {
+            // Every header `sign` writes must be in the published request: a signature header
+            // under a name the vector lacks would otherwise be compared with nothing.
+            let expected = vector.headers.get(name.as_str()).unwrap_or_else(|| {
+                panic!(
+                    "{}: sign wrote {name}, which the published request does not have",
+                    vector.name
+                )
+            });
             // A published header may list more entries (Stripe's `v0`); ours must all be there.
-            if let Some(expected) = vector.headers.get(name.as_str()) {
-                let entries = |text: &str| -> Vec<String> {
-                    text.split([',', ' ']).map(str::to_owned).collect()
-                };
-                let expected = entries(expected);
-                for entry in entries(value.to_str().unwrap()) {
-                    assert!(
-                        expected.contains(&entry),
-                        "{}: {name} has no {entry}",
-                        vector.name
-                    );
-                }
+            let entries =
+                |text: &str| -> Vec<String> { text.split([',', ' ']).map(str::to_owned).collect() };
+            let expected = entries(expected);
+            for entry in entries(value.to_str().unwrap()) {
+                assert!(
+                    expected.contains(&entry),
+                    "{}: {name} has no {entry}",
+                    vector.name
+                );
             }
         }
         checked += 1;

@@ -24,7 +24,10 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use subtle::ConstantTimeEq;
 use tower::Service;
-use tower_webhook::scheme::{Encoding, GitHub, Message, Scheme, Tag};
+use tower_webhook::scheme::{Encoding, GitHub, Message, Scheme};
+
+/// An HMAC-SHA256 tag.
+type Tag = [u8; 32];
 use tower_webhook::{Secret, VerifiedBody, VerifySignatureLayer};
 
 const THRESHOLD: f64 = 4.5;
@@ -182,6 +185,8 @@ fn main() {
     let text = signed["x-hub-signature-256"].to_str().unwrap();
     let correct: Tag = Encoding::Hex
         .decode(text.strip_prefix("sha256=").unwrap())
+        .unwrap()
+        .try_into()
         .unwrap();
     let classes = [forged(&correct, 32), forged(&correct, 1)];
     let texts = classes.map(|tag| format!("sha256={}", Encoding::Hex.encode(&tag)));

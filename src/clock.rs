@@ -28,14 +28,7 @@ where
     }
 }
 
-/// The system's wall clock.
-///
-/// On Linux and Android it reads the kernel's coarse wall clock (`CLOCK_REALTIME_COARSE`),
-/// which lags the precise one by at most a scheduler tick, a few milliseconds: nothing to a
-/// window counted in whole seconds, and the precise read cost 35 ns against 3 ns on the bench
-/// machine, on every request that carries a timestamp. Where the kernel refuses that clock
-/// (a sandbox without the vDSO, say), and on other systems, it is
-/// [`SystemTime::now`](std::time::SystemTime::now).
+/// The system's wall clock, [`SystemTime::now`].
 ///
 /// ```
 /// use tower_webhook::{Clock, SystemClock};
@@ -51,21 +44,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn unix_now(&self) -> i64 {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            use rustix::time::{ClockId, DynamicClockId, clock_gettime_dynamic};
-            // The dynamic form reports a refusal instead of panicking, as the plain one does.
-            if let Ok(now) = clock_gettime_dynamic(DynamicClockId::Known(ClockId::RealtimeCoarse)) {
-                return now.tv_sec;
-            }
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
         }
-        precise_unix_now()
-    }
-}
-
-fn precise_unix_now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
     }
 }

@@ -108,7 +108,7 @@ pub enum VerifyError {
     ReplayGuardUnavailable {
         /// Why the guard failed.
         #[source]
-        source: crate::replay::ReplayError,
+        source: ReplayError,
     },
 }
 
@@ -160,7 +160,29 @@ impl IntoResponse for VerifyError {
     }
 }
 
-/// A secret that a scheme cannot use, and why.
+/// Why a [`ReplayGuard`](crate::replay::ReplayGuard) could not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// Every slot holds an id that has not expired yet.
+    #[error("replay guard is full: {capacity} ids are still live")]
+    Full {
+        /// The guard's capacity.
+        capacity: usize,
+    },
+    /// The store failed (connection lost, timeout, unexpected reply).
+    #[error("replay store failed: {0}")]
+    Store(Arc<BoxError>),
+}
+
+impl ReplayError {
+    /// A store failure with this cause.
+    pub fn store(error: impl Into<BoxError>) -> Self {
+        Self::Store(Arc::new(error.into()))
+    }
+}
+
+/// A secret or key that a scheme cannot use, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct InvalidSecret {
@@ -190,6 +212,14 @@ pub enum ConfigError {
     #[error("secret {which} {reason}")]
     InvalidSecret {
         /// Which secret: its position (from 1) and name, never its value.
+        which: String,
+        /// What is wrong with it.
+        reason: InvalidSecret,
+    },
+    /// A public key cannot be used with the scheme.
+    #[error("public key {which} {reason}")]
+    InvalidPublicKey {
+        /// Which key: its position (from 1) and name.
         which: String,
         /// What is wrong with it.
         reason: InvalidSecret,
@@ -234,6 +264,15 @@ pub enum SignError {
     NegativeTimestamp {
         /// The timestamp given.
         timestamp: i64,
+    },
+    /// The scheme's headers, once written, do not read back as the signature just made: its
+    /// writer and its parser disagree, so no receiver could verify what it sends.
+    #[error("the {scheme} scheme cannot read back what it writes: {reason}")]
+    Unreadable {
+        /// The scheme's name.
+        scheme: String,
+        /// What reading back found.
+        reason: String,
     },
     /// A field cannot be sent as a header value.
     #[error("the value for `{header}` is not a valid header value")]
@@ -302,7 +341,7 @@ mod tests {
             ),
             (
                 VerifyError::ReplayGuardUnavailable {
-                    source: crate::replay::ReplayError::Full { capacity: 1 },
+                    source: ReplayError::Full { capacity: 1 },
                 },
                 503,
             ),

@@ -1,15 +1,18 @@
 //! Accept webhooks safely in any tower service: axum, tonic or bare hyper.
 //!
 //! [`VerifySignatureLayer`] sits in front of your service and lets through only requests whose
-//! signature matches one of your secrets, whose timestamp is fresh, and whose body fits the
-//! limit. It checks the headers before reading a single body byte, hashes the body as it
-//! streams in (one pre-keyed HMAC-SHA256 per secret, no copies), compares in constant time,
-//! and hands on the exact bytes it verified together with a [`Verified`] extension.
+//! signature matches one of your keys, whose timestamp is fresh, and whose body fits the
+//! limit. It checks the headers before reading a single body byte, feeds the body to the
+//! verifier as it streams in (no copies), compares in constant time, and hands on the exact
+//! bytes it verified together with a [`Verified`] extension.
 //!
 //! Schemes: [`GitHub`](scheme::GitHub), [`Stripe`](scheme::Stripe), [`Slack`](scheme::Slack),
-//! [`StandardWebhooks`](scheme::StandardWebhooks) (and Svix), [`Shopify`](scheme::Shopify),
-//! the [`Generic`](scheme::Generic) `X-Webhook-*` scheme, and your own with
-//! [`CustomScheme`](scheme::CustomScheme). Every scheme also [signs](scheme::Scheme::sign).
+//! [`StandardWebhooks`](scheme::StandardWebhooks) (and Svix; `v1` HMAC and `v1a` Ed25519),
+//! [`Shopify`](scheme::Shopify), [`Discord`](scheme::Discord) (Ed25519),
+//! [`SendGrid`](scheme::SendGrid) (ECDSA P-256), the [`Generic`](scheme::Generic)
+//! `X-Webhook-*` scheme, and your own with [`CustomScheme`](scheme::CustomScheme). Every scheme
+//! also [signs](scheme::Scheme::sign). The [`crypto`] module lists the algorithms (HMAC-SHA1,
+//! -SHA256 and -SHA512, Ed25519, ECDSA P-256), all from RustCrypto and dalek crates.
 //!
 //! # Example
 //!
@@ -103,18 +106,13 @@
 #[macro_use]
 mod macros;
 
-mod body;
 mod clock;
+pub mod crypto;
 #[cfg(feature = "send")]
 #[cfg_attr(docsrs, doc(cfg(feature = "send")))]
 pub mod deliver;
-mod envelope;
 mod error;
 pub mod extract;
-mod future;
-mod keyring;
-mod layer;
-mod mac;
 mod pattern;
 mod reject;
 pub mod rejection;
@@ -122,28 +120,22 @@ pub mod replay;
 pub mod router;
 pub mod scheme;
 mod secret;
-mod service;
 #[cfg(feature = "sign")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
 pub mod sign;
 mod verified;
 mod verify;
 
-pub use body::{ResponseBody, VerifiedBody};
 pub use clock::{Clock, SystemClock};
-pub use envelope::{Envelope, Resource};
 pub use error::{BoxError, ConfigError, InvalidSecret, SignError, VerifyError};
 pub use extract::WebhookEvent;
-pub use future::ResponseFuture;
-pub use layer::VerifySignatureLayer;
 pub use pattern::{Pattern, PatternError};
 pub use reject::OnReject;
 pub use router::{EventRouter, EventRouterFuture};
 #[cfg(feature = "sign")]
 pub use secret::RandomnessUnavailable;
-pub use secret::SecretFormat;
-pub use secret::{Secret, Secrets};
-pub use service::VerifySignature;
-#[cfg(feature = "sign")]
-pub use sign::SignRequestLayer;
+pub use secret::{Key, Secret, SecretFormat, Secrets};
 pub use verified::Verified;
+pub use verify::{
+    ResponseBody, ResponseFuture, VerifiedBody, VerifySignature, VerifySignatureLayer,
+};

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::crypto::{Algorithm, PublicKey, SigningKey, VerifyingKey};
+use crate::error::InvalidSecret;
+
 mod generate;
 
 #[cfg(feature = "sign")]
@@ -90,7 +93,76 @@ impl From<String> for Secret {
     }
 }
 
-/// The secrets a layer accepts: during a rotation, the new one and the old ones.
+/// One configured key: a shared [`Secret`], or a [`PublicKey`] for schemes signed with a key
+/// pair (Discord, SendGrid, Standard Webhooks `v1a`).
+#[derive(Clone, Debug)]
+pub enum Key {
+    /// A shared secret (or, for a key-pair scheme, a private key).
+    Secret(Secret),
+    /// A public key.
+    Public(PublicKey),
+}
+
+impl Key {
+    /// The key's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Secret(secret) => secret.name(),
+            Self::Public(public) => public.name(),
+        }
+    }
+
+    pub(crate) fn name_arc(&self) -> Option<Arc<str>> {
+        match self {
+            Self::Secret(secret) => secret.name_arc(),
+            Self::Public(public) => public.name_arc(),
+        }
+    }
+
+    /// The key that checks `algorithm`'s signatures for a key-pair scheme: a public key as it
+    /// is, or a secret holding the private key as that key's public half (so one configuration
+    /// can test both ends).
+    ///
+    /// # Errors
+    ///
+    /// The key is not in a format `algorithm` takes.
+    pub fn key_pair(&self, algorithm: Algorithm) -> Result<VerifyingKey, InvalidSecret> {
+        match self {
+            Self::Public(public) => VerifyingKey::public(algorithm, public),
+            Self::Secret(secret) => SigningKey::private(algorithm, secret.expose())
+                .map(|private| private.verifying_key()),
+        }
+        .map_err(InvalidSecret::new)
+    }
+}
+
+impl From<Secret> for Key {
+    fn from(secret: Secret) -> Self {
+        Self::Secret(secret)
+    }
+}
+
+impl From<&str> for Key {
+    fn from(secret: &str) -> Self {
+        Self::Secret(secret.into())
+    }
+}
+
+impl From<String> for Key {
+    fn from(secret: String) -> Self {
+        Self::Secret(secret.into())
+    }
+}
+
+impl From<PublicKey> for Key {
+    fn from(public: PublicKey) -> Self {
+        Self::Public(public)
+    }
+}
+
+/// The keys a layer accepts: during a rotation, the new one and the old ones. Each is a
+/// [`Secret`] or, for schemes signed with a key pair, a [`PublicKey`]; both kinds may be mixed
+/// (Standard Webhooks `v1` and `v1a`).
 ///
 /// A request verifies when its signature matches any of them. Order them newest first: the
 /// first is the one [`Scheme::sign`](crate::scheme::Scheme::sign) users reach for, and
@@ -112,7 +184,7 @@ impl From<String> for Secret {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Secrets {
-    secrets: Vec<Secret>,
+    secrets: Vec<Key>,
 }
 
 impl Secrets {
@@ -123,7 +195,7 @@ impl Secrets {
 
     /// Adds a secret.
     #[must_use]
-    pub fn with(mut self, secret: impl Into<Secret>) -> Self {
+    pub fn with(mut self, secret: impl Into<Key>) -> Self {
         self.secrets.push(secret.into());
         self
     }
@@ -139,7 +211,7 @@ impl Secrets {
     }
 
     /// The secrets, in the order given.
-    pub fn iter(&self) -> impl Iterator<Item = &Secret> {
+    pub fn iter(&self) -> impl Iterator<Item = &Key> {
         self.secrets.iter()
     }
 }
@@ -147,8 +219,22 @@ impl Secrets {
 impl From<Secret> for Secrets {
     fn from(secret: Secret) -> Self {
         Self {
-            secrets: vec![secret],
+            secrets: vec![secret.into()],
         }
+    }
+}
+
+impl From<PublicKey> for Secrets {
+    fn from(public: PublicKey) -> Self {
+        Self {
+            secrets: vec![public.into()],
+        }
+    }
+}
+
+impl From<Key> for Secrets {
+    fn from(key: Key) -> Self {
+        Self { secrets: vec![key] }
     }
 }
 
@@ -164,7 +250,7 @@ impl From<String> for Secrets {
     }
 }
 
-impl<T: Into<Secret>> From<Vec<T>> for Secrets {
+impl<T: Into<Key>> From<Vec<T>> for Secrets {
     fn from(secrets: Vec<T>) -> Self {
         Self {
             secrets: secrets.into_iter().map(Into::into).collect(),
@@ -172,7 +258,7 @@ impl<T: Into<Secret>> From<Vec<T>> for Secrets {
     }
 }
 
-impl<T: Into<Secret>, const N: usize> From<[T; N]> for Secrets {
+impl<T: Into<Key>, const N: usize> From<[T; N]> for Secrets {
     fn from(secrets: [T; N]) -> Self {
         Self {
             secrets: secrets.into_iter().map(Into::into).collect(),
@@ -180,7 +266,7 @@ impl<T: Into<Secret>, const N: usize> From<[T; N]> for Secrets {
     }
 }
 
-impl<T: Into<Secret>> FromIterator<T> for Secrets {
+impl<T: Into<Key>> FromIterator<T> for Secrets {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
         Self {
             secrets: iter.into_iter().map(Into::into).collect(),

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use crate::scheme::{EventInfo, Part, Scheme};
-use crate::verify::Hashing;
 
 /// Proof that a request passed [`VerifySignatureLayer`](crate::VerifySignatureLayer), inserted
 /// into the request's extensions: which scheme and key verified it, its id and timestamp, and
@@ -37,95 +36,66 @@ use crate::verify::Hashing;
 /// ```
 #[derive(Clone)]
 pub struct Verified {
-    delivery: Arc<Delivery>,
+    proof: Arc<Proof>,
 }
 
-/// One request's delivery: what it claimed in its headers, how its verification went, and,
-/// once verified, the proof that [`Verified`] shows.
-///
-/// The verification runs in this allocation and the proof is handed on in it, so the usual
-/// request (one secret, an id of at most 48 bytes, a body in one frame, nothing signed after
-/// the body) allocates once for both. The price: a proof a handler keeps carries the emptied
-/// slot of the hashing, about half of this struct's ≈ 500 bytes.
-pub(crate) struct Delivery {
-    pub(crate) scheme: Arc<dyn Scheme>,
-    pub(crate) id: Option<ReceivedId>,
-    pub(crate) timestamp: Option<i64>,
+/// What a verified delivery carries; built once, when its signature has matched.
+struct Proof {
+    scheme: Arc<dyn Scheme>,
+    key_index: usize,
+    key_name: Option<Arc<str>>,
+    id: Option<Box<str>>,
+    timestamp: Option<i64>,
     /// The scheme's event header, kept for [`Scheme::event`]; nothing is parsed before that.
+    event_header: Option<HeaderValue>,
+    body: Bytes,
+    event: OnceLock<EventInfo>,
+}
+
+/// What a delivery claimed in its headers, kept while its body is verified.
+#[derive(Debug)]
+pub(crate) struct Claims {
+    pub(crate) id: Option<Box<str>>,
+    pub(crate) timestamp: Option<i64>,
     pub(crate) event_header: Option<HeaderValue>,
-    /// The hashing, while the body streams. Its HMAC states are derived from the secrets, so it
-    /// is dropped (and they are zeroised) as soon as the verdict is in: a `Verified` that a
-    /// handler keeps must not keep anything of the keys.
-    pub(crate) hashing: Option<Hashing>,
-    /// Set once the signature matched.
-    pub(crate) key_index: usize,
-    pub(crate) key_name: Option<Arc<str>>,
-    pub(crate) body: Bytes,
-    pub(crate) event: OnceLock<EventInfo>,
-}
-
-/// The delivery id a request came with (not `sign::DeliveryId`, which a sender makes), inline
-/// when it is as short as every scheme's ids are (UUIDs, `msg_…`), so that keeping it costs no
-/// allocation of its own.
-pub(crate) enum ReceivedId {
-    Inline { len: u8, bytes: [u8; INLINE_ID] },
-    Heap(Box<str>),
-}
-
-const INLINE_ID: usize = 48;
-
-impl ReceivedId {
-    /// Puts `id` into `slot`, written where the slot lies: built apart and moved in, its
-    /// bytes were stored in pieces by `memcpy` and at once loaded again whole, a load that
-    /// waits for those stores to reach the cache (Standard Webhooks at 1 KiB went from 1.302
-    /// to 1.276 of the floor this way, generic from 1.283 to 1.259).
-    pub(crate) fn put(slot: &mut Option<Self>, id: &str) {
-        if id.len() > INLINE_ID {
-            *slot = Some(Self::Heap(id.into()));
-            return;
-        }
-        if let Self::Inline { bytes, .. } = slot.insert(Self::Inline {
-            len: id.len() as u8,
-            bytes: [0; INLINE_ID],
-        }) {
-            bytes[..id.len()].copy_from_slice(id.as_bytes());
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            Self::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).expect("copied from a str")
-            }
-            Self::Heap(id) => id,
-        }
-    }
 }
 
 impl Verified {
-    /// Whether the proof still carries the hashing, for the test that it does not.
-    #[cfg(test)]
-    pub(crate) fn still_hashing(&self) -> bool {
-        self.delivery.hashing.is_some()
-    }
-
-    pub(crate) fn new(delivery: Arc<Delivery>) -> Self {
-        Self { delivery }
+    /// The proof for a delivery whose signature matched the key at `key_index`.
+    pub(crate) fn new(
+        scheme: Arc<dyn Scheme>,
+        claims: Claims,
+        key_index: usize,
+        key_name: Option<Arc<str>>,
+        body: Bytes,
+    ) -> Self {
+        Self {
+            proof: Arc::new(Proof {
+                scheme,
+                key_index,
+                key_name,
+                id: claims.id,
+                timestamp: claims.timestamp,
+                event_header: claims.event_header,
+                body,
+                event: OnceLock::new(),
+            }),
+        }
     }
 
     /// The scheme's name, e.g. `"github"`.
     pub fn scheme(&self) -> &str {
-        self.delivery.scheme.name()
+        self.proof.scheme.name()
     }
 
-    /// The position (from 0) of the secret that matched, in the order the secrets were given.
+    /// The position (from 0) of the key that matched, in the order the keys were given.
     pub fn key_index(&self) -> usize {
-        self.delivery.key_index
+        self.proof.key_index
     }
 
-    /// The name of the secret that matched, if it was given one.
+    /// The name of the key that matched, if it was given one.
     pub fn key_name(&self) -> Option<&str> {
-        self.delivery.key_name.as_deref()
+        self.proof.key_name.as_deref()
     }
 
     /// The delivery id: from the scheme's id header when it has one (GitHub's
@@ -136,21 +106,20 @@ impl Verified {
     /// [`Generic`](crate::scheme::Generic) the id header is not signed: fine for idempotency,
     /// no proof of origin. [`id_is_signed`](Self::id_is_signed) tells which.
     pub fn id(&self) -> Option<&str> {
-        self.delivery
+        self.proof
             .id
-            .as_ref()
-            .map(ReceivedId::as_str)
+            .as_deref()
             .or_else(|| self.event().id.as_deref())
     }
 
     /// The signed timestamp, in Unix seconds, when the scheme has one.
     pub fn timestamp(&self) -> Option<i64> {
-        self.delivery.timestamp
+        self.proof.timestamp
     }
 
     /// The exact body bytes that were verified (also the inner service's request body).
     pub fn body(&self) -> &Bytes {
-        &self.delivery.body
+        &self.proof.body
     }
 
     /// The event type, dot-separated (`issues.opened`, `payment_intent.succeeded`), as the
@@ -203,13 +172,13 @@ impl Verified {
     /// The JSON document the delivery carries: the body, or for a form-encoded GitHub or Slack
     /// delivery the JSON in its `payload` field.
     pub fn payload(&self) -> Cow<'_, [u8]> {
-        self.delivery.scheme.payload(&self.delivery.body)
+        self.proof.scheme.payload(&self.proof.body)
     }
 
     fn event(&self) -> &EventInfo {
-        self.delivery.event.get_or_init(|| {
-            let scheme = &self.delivery.scheme;
-            scheme.event(self.delivery.event_header.as_ref(), &self.payload())
+        self.proof.event.get_or_init(|| {
+            let scheme = &self.proof.scheme;
+            scheme.event(self.proof.event_header.as_ref(), &self.payload())
         })
     }
 }
@@ -222,8 +191,8 @@ impl Verified {
     /// `{id}` in its template); false for GitHub's, Shopify's and the generic scheme's id
     /// headers, and when there is no id. See [`replay`](crate::replay#signed-and-unsigned-ids).
     pub fn id_is_signed(&self) -> bool {
-        if self.delivery.id.is_some() {
-            self.delivery.scheme.signed_content().contains(&Part::Id)
+        if self.proof.id.is_some() {
+            self.proof.scheme.signed_content().contains(&Part::Id)
         } else {
             self.id().is_some()
         }

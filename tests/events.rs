@@ -9,8 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::Full;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_webhook::scheme::{
-    CustomScheme, EventInfo, Generic, GitHub, Message, Part, Scheme, Shopify, SignedHeaders, Slack,
-    StandardWebhooks, Stripe, Tag,
+    CustomScheme, EventInfo, Generic, GitHub, Message, Part, Scheme, Shopify, Signature,
+    SignedHeaders, Slack, StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, SignError, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
 
@@ -259,9 +259,9 @@ impl Scheme for Counting {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
-        GitHub.write_headers(headers, message, tag)
+        GitHub.write_headers(headers, message, signature)
     }
     fn event_header(&self) -> Option<&HeaderName> {
         GitHub.event_header()

@@ -14,7 +14,7 @@ use tower_webhook::rejection::{
     MissingVerified, PayloadDataError, PayloadSyntaxError, WebhookEventRejection,
 };
 use tower_webhook::scheme::{Generic, GitHub, Message, Scheme, Stripe};
-use tower_webhook::{Envelope, Secret, Verified, VerifySignatureLayer, WebhookEvent};
+use tower_webhook::{Secret, Verified, VerifySignatureLayer, WebhookEvent, scheme::Envelope};
 
 const NOW: i64 = 1_700_000_000;
 const SECRET: &str = "whsec_test_secret";

@@ -510,7 +510,7 @@ async fn standard_webhooks_any_v1_may_match_and_other_versions_are_skipped() {
         .await;
         assert_eq!(response.status(), StatusCode::OK, "{value}");
     }
-    for value in [format!("v1a,{right}"), format!("v2,{right} v0,{right}")] {
+    for value in [format!("v3,{right}"), format!("v2,{right} v0,{right}")] {
         let error = assert_refused(
             &standard(),
             request(&header(value), BODY),
@@ -520,6 +520,15 @@ async fn standard_webhooks_any_v1_may_match_and_other_versions_are_skipped() {
         .await;
         assert!(matches!(error, VerifyError::NoSupportedSignature { .. }));
     }
+    // `v1a` is Ed25519 (64 bytes): an HMAC tag under that label is no signature of it.
+    let error = assert_refused(
+        &standard(),
+        request(&header(format!("v1a,{right}")), BODY),
+        400,
+        &[SW_SECRET],
+    )
+    .await;
+    assert!(matches!(error, VerifyError::MalformedHeader { .. }));
     let error = assert_refused(
         &standard(),
         request(&header(format!("v1,{wrong} v1,{wrong}")), BODY),
@@ -1029,9 +1038,9 @@ impl Scheme for SignsContent {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &tower_webhook::scheme::Tag,
+        signature: &tower_webhook::scheme::Signature,
     ) -> Result<(), tower_webhook::SignError> {
-        GitHub.write_headers(headers, message, tag)
+        GitHub.write_headers(headers, message, signature)
     }
 }
 

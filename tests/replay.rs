@@ -8,7 +8,9 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
-use tower_webhook::replay::{Freshness, MemoryReplayGuard, ReplayError, ReplayFuture, ReplayGuard};
+use tower_webhook::replay::{
+    Freshness, MemoryReplayGuard, ReplayError, ReplayFuture, ReplayGuard, ReplayProtection,
+};
 use tower_webhook::scheme::{GitHub, Message, Scheme, StandardWebhooks};
 use tower_webhook::{Secret, VerifiedBody, VerifyError, VerifySignatureLayer};
 
@@ -141,11 +143,9 @@ async fn a_second_delivery_of_the_same_id_is_refused_with_409_and_never_handled(
 #[tokio::test]
 async fn the_replay_status_is_configurable() {
     let service = ServiceBuilder::new()
-        .layer(
-            layer()
-                .replay_guard(MemoryReplayGuard::new(100))
-                .replay_status(StatusCode::UNAUTHORIZED),
-        )
+        .layer(layer().replay_guard(
+            ReplayProtection::new(MemoryReplayGuard::new(100)).status(StatusCode::UNAUTHORIZED),
+        ))
         .service(Handler::new());
     let headers = standard("msg_1", NOW);
     send(&service, request(&headers)).await;
@@ -253,10 +253,12 @@ async fn the_margin_and_the_ttl_without_timestamp_are_configurable() {
         .layer(
             VerifySignatureLayer::new(GitHub, "secret")
                 .unwrap()
-                .replay_guard(guard.clone())
-                .trust_unsigned_ids(true)
-                .replay_ttl(Duration::from_secs(3600))
-                .replay_skew_margin(Duration::from_secs(5)),
+                .replay_guard(
+                    ReplayProtection::new(guard.clone())
+                        .trust_unsigned_ids(true)
+                        .ttl(Duration::from_secs(3600))
+                        .skew_margin(Duration::from_secs(5)),
+                ),
         )
         .service(Handler::new());
     let mut headers = GitHub
@@ -300,8 +302,7 @@ async fn unsigned_ids_are_ignored_unless_trusted() {
         .layer(
             VerifySignatureLayer::new(GitHub, "secret")
                 .unwrap()
-                .replay_guard(guard.clone())
-                .trust_unsigned_ids(true),
+                .replay_guard(ReplayProtection::new(guard.clone()).trust_unsigned_ids(true)),
         )
         .service(handler.clone());
     assert_eq!(send(&trusting, request(&headers)).await.0, StatusCode::OK);
@@ -320,8 +321,7 @@ async fn a_verified_request_without_an_id_passes() {
         .layer(
             VerifySignatureLayer::new(GitHub, "secret")
                 .unwrap()
-                .replay_guard(guard.clone())
-                .trust_unsigned_ids(true),
+                .replay_guard(ReplayProtection::new(guard.clone()).trust_unsigned_ids(true)),
         )
         .service(handler.clone());
     let headers = github(None);
@@ -384,11 +384,7 @@ async fn a_failing_store_fails_closed_unless_told_to_fail_open() {
     assert_eq!(handler.calls(), 0);
 
     let open = ServiceBuilder::new()
-        .layer(
-            layer()
-                .replay_guard(guard.clone())
-                .fail_open_on_replay_guard_error(true),
-        )
+        .layer(layer().replay_guard(ReplayProtection::new(guard.clone()).fail_open(true)))
         .service(handler.clone());
     assert_eq!(
         send(&open, request(&standard("msg_1", NOW))).await.0,

@@ -30,7 +30,7 @@ mod with_redis {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::{TcpListener, TcpStream};
     use tower::{BoxError, ServiceBuilder, ServiceExt};
-    use tower_webhook::replay::{Freshness, RedisReplayGuard, ReplayGuard};
+    use tower_webhook::replay::{Freshness, RedisReplayGuard, ReplayGuard, ReplayProtection};
     use tower_webhook::scheme::{Message, Scheme, StandardWebhooks};
     use tower_webhook::{ResponseBody, Secret, VerifiedBody, VerifyError, VerifySignatureLayer};
 
@@ -251,7 +251,7 @@ mod with_redis {
     fn pair(guard: RedisReplayGuard) -> Pair {
         let layer = VerifySignatureLayer::new(StandardWebhooks, SECRET)
             .unwrap()
-            .replay_guard(guard);
+            .replay_guard(guard.clone());
         let counted = |layer: VerifySignatureLayer| {
             let calls = Arc::new(AtomicUsize::new(0));
             let seen = Arc::clone(&calls);
@@ -265,7 +265,8 @@ mod with_redis {
             (Service::new(service), calls)
         };
         let (closed, closed_calls) = counted(layer.clone());
-        let (open, open_calls) = counted(layer.fail_open_on_replay_guard_error(true));
+        let (open, open_calls) =
+            counted(layer.replay_guard(ReplayProtection::new(guard).fail_open(true)));
         Pair {
             closed,
             closed_calls,

@@ -16,7 +16,7 @@ use common::{Chunks, NOW, Recorder, request, request_with, send};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, StatusCode};
 use sha2::Sha256;
-use tower_webhook::replay::MemoryReplayGuard;
+use tower_webhook::replay::{MemoryReplayGuard, ReplayProtection};
 use tower_webhook::scheme::{Generic, Message, Scheme, StandardWebhooks};
 use tower_webhook::{Secret, VerifyError, VerifySignatureLayer};
 use tracing::field::{Field, Visit};
@@ -423,10 +423,11 @@ async fn standard_webhooks_refusals_and_replays_leak_nothing() {
     };
 
     // A guard with room for one id: the second fresh delivery finds it full.
+    let guard = MemoryReplayGuard::new(1);
     let layer = VerifySignatureLayer::new(StandardWebhooks, secret)
         .unwrap()
         .clock(|| NOW)
-        .replay_guard(MemoryReplayGuard::new(1));
+        .replay_guard(guard.clone());
     let recorder = Recorder::new();
 
     let (first, tag) = sign("msg_1", &body);
@@ -465,7 +466,7 @@ async fn standard_webhooks_refusals_and_replays_leak_nothing() {
     assert_logged(&capture, start, &response, "standard-webhooks", "tampered");
 
     // Fail-open lets the delivery through; whatever it logs leaks nothing either.
-    let open = layer.fail_open_on_replay_guard_error(true);
+    let open = layer.replay_guard(ReplayProtection::new(guard).fail_open(true));
     let (third, tag) = sign("msg_3", &body);
     forbidden.tag("signature of msg_3", &tag);
     let start = capture.event_count();

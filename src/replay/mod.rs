@@ -44,6 +44,9 @@
 //! # }
 //! ```
 //!
+//! A [`ReplayProtection`] changes the defaults:
+//! `.replay_guard(ReplayProtection::new(guard).trust_unsigned_ids(true).status(StatusCode::OK))`.
+//!
 //! # What is recorded, and when
 //!
 //! - **Only verified requests.** The guard is asked after the signature matched, never before:
@@ -53,10 +56,10 @@
 //!   collide on each other's ids.
 //! - **How long.** For schemes with a signed timestamp, a delivery can verify until its
 //!   timestamp plus the [tolerance](crate::VerifySignatureLayer::tolerance); its record lives
-//!   that long, plus a [skew margin](crate::VerifySignatureLayer::replay_skew_margin) (60 s by
+//!   that long, plus a [skew margin](ReplayProtection::skew_margin) (60 s by
 //!   default) for replicas whose clocks disagree. After that the timestamp check refuses the
 //!   replay by itself. Schemes with no timestamp have no such end, so their records live for a
-//!   fixed [time](crate::VerifySignatureLayer::replay_ttl) (24 h by default).
+//!   fixed [time](ReplayProtection::ttl) (24 h by default).
 //! - **No usable id: passed.** A verified request without an id (a scheme that has none, or a
 //!   sender that left the optional header out) cannot be told apart from a replay and is let
 //!   through. Layers whose schemes sign a timestamp still bound its replays to the window.
@@ -71,7 +74,7 @@
 //! signature, so keying on them stops honest duplicates (a sender's retries, a redelivery) but
 //! not an attacker. They are idempotency hints, not authentication. The layer therefore keys
 //! only on signed ids unless you say otherwise with
-//! [`trust_unsigned_ids`](crate::VerifySignatureLayer::trust_unsigned_ids), which is the right
+//! [`trust_unsigned_ids`](ReplayProtection::trust_unsigned_ids), which is the right
 //! call when what you want is idempotency.
 //!
 //! # When the guard fails
@@ -80,8 +83,7 @@
 //! with `503 Service Unavailable` ([`VerifyError::ReplayGuardUnavailable`]): the layer fails
 //! closed. Every webhook sender retries on 5xx, so a refusal here delays a delivery; failing
 //! open would accept replays exactly when someone has a reason to knock the store over.
-//! [`fail_open_on_replay_guard_error`](crate::VerifySignatureLayer::fail_open_on_replay_guard_error)
-//! turns that around when availability matters more than replays.
+//! [`ReplayProtection::fail_open`] turns that around when availability matters more than replays.
 //!
 //! # When the handler fails
 //!
@@ -99,12 +101,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::BoxError;
+use crate::clock::Clock;
+pub use crate::error::ReplayError;
+use crate::verified::Verified;
 
+mod call;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub(crate) use call::GuardedCall;
 pub use memory::MemoryReplayGuard;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -171,71 +177,102 @@ impl<G: ReplayGuard + ?Sized> ReplayGuard for Arc<G> {
     }
 }
 
-/// Why a [`ReplayGuard`] could not answer.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReplayError {
-    /// Every slot holds an id that has not expired yet.
-    #[error("replay guard is full: {capacity} ids are still live")]
-    Full {
-        /// The guard's capacity.
-        capacity: usize,
-    },
-    /// The store failed (connection lost, timeout, unexpected reply).
-    #[error("replay store failed: {0}")]
-    Store(Arc<BoxError>),
-}
-
-impl ReplayError {
-    /// A store failure with this cause.
-    pub fn store(error: impl Into<BoxError>) -> Self {
-        Self::Store(Arc::new(error.into()))
-    }
-}
-
-/// The layer's replay settings.
+/// Replay protection for [`VerifySignatureLayer::replay_guard`](crate::VerifySignatureLayer::replay_guard):
+/// a guard and how the layer uses it. A bare [`ReplayGuard`] converts into one with the
+/// defaults.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use http::StatusCode;
+/// use tower_webhook::replay::{MemoryReplayGuard, ReplayProtection};
+/// use tower_webhook::{scheme::GitHub, VerifySignatureLayer};
+///
+/// let layer = VerifySignatureLayer::new(GitHub, "secret")?.replay_guard(
+///     ReplayProtection::new(MemoryReplayGuard::new(10_000))
+///         .trust_unsigned_ids(true) // GitHub's delivery ids are not signed
+///         .ttl(Duration::from_secs(3 * 24 * 60 * 60))
+///         .status(StatusCode::OK),
+/// );
+/// # Ok::<(), tower_webhook::ConfigError>(())
+/// ```
 #[derive(Clone)]
-pub(crate) struct ReplaySettings {
-    pub(crate) guard: Option<Arc<dyn ReplayGuard>>,
-    pub(crate) status: http::StatusCode,
-    pub(crate) trust_unsigned_ids: bool,
-    pub(crate) ttl_without_timestamp: Duration,
-    pub(crate) skew_margin: Duration,
-    pub(crate) fail_open: bool,
+pub struct ReplayProtection {
+    guard: Arc<dyn ReplayGuard>,
+    status: http::StatusCode,
+    trust_unsigned_ids: bool,
+    ttl_without_timestamp: Duration,
+    skew_margin: Duration,
+    fail_open: bool,
 }
 
-pub(crate) const DEFAULT_TTL_WITHOUT_TIMESTAMP: Duration = Duration::from_secs(24 * 60 * 60);
-pub(crate) const DEFAULT_SKEW_MARGIN: Duration = Duration::from_secs(60);
-
-impl Default for ReplaySettings {
-    fn default() -> Self {
+impl ReplayProtection {
+    /// `guard` with the defaults: 409 for a replay, signed ids only, 24 h records for schemes
+    /// without a timestamp, a 60 s skew margin, failing closed.
+    pub fn new(guard: impl ReplayGuard) -> Self {
         Self {
-            guard: None,
+            guard: Arc::new(guard),
             status: http::StatusCode::CONFLICT,
             trust_unsigned_ids: false,
-            ttl_without_timestamp: DEFAULT_TTL_WITHOUT_TIMESTAMP,
-            skew_margin: DEFAULT_SKEW_MARGIN,
+            ttl_without_timestamp: Duration::from_secs(24 * 60 * 60),
+            skew_margin: Duration::from_secs(60),
             fail_open: false,
         }
     }
-}
 
-/// What to ask the guard about one verified request.
-pub(crate) struct ReplayCheck {
-    pub(crate) guard: Arc<dyn ReplayGuard>,
-    pub(crate) key: String,
-    pub(crate) ttl: Duration,
-}
+    /// The status for a replayed delivery (default `409 Conflict`). Some senders stop retrying
+    /// only on 2xx; others count a 4xx as "do not retry": pick what your sender expects.
+    #[must_use]
+    pub fn status(mut self, status: http::StatusCode) -> Self {
+        self.status = status;
+        self
+    }
 
-impl ReplaySettings {
-    /// The question for the guard, or `None` when there is no guard or nothing to key on.
+    /// Also keys on ids the signature does not cover (GitHub's `X-GitHub-Delivery`, Shopify's
+    /// `X-Shopify-Webhook-Id`, the generic `X-Webhook-ID`); default off. These stop a sender's
+    /// duplicates and redeliveries, but not an attacker, who can replay a captured delivery
+    /// under a fresh id.
+    #[must_use]
+    pub fn trust_unsigned_ids(mut self, trust: bool) -> Self {
+        self.trust_unsigned_ids = trust;
+        self
+    }
+
+    /// How long ids are recorded for schemes without a signed timestamp (default 24 h).
+    /// Schemes with one keep each id for as long as its timestamp stays in the window.
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl_without_timestamp = ttl;
+        self
+    }
+
+    /// How much longer than its window an id is recorded, to cover replicas whose clocks
+    /// disagree (default 60 s).
+    #[must_use]
+    pub fn skew_margin(mut self, margin: Duration) -> Self {
+        self.skew_margin = margin;
+        self
+    }
+
+    /// Lets deliveries through, unrecorded, when the guard fails (default off: they are
+    /// refused with 503 and the sender retries). See
+    /// [when the guard fails](self#when-the-guard-fails) for why failing closed is the default.
+    #[must_use]
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+
+    /// What to ask the guard about one verified request, or `None` when there is nothing to
+    /// key on.
     pub(crate) fn check(
         &self,
-        verified: &crate::Verified,
+        verified: &Verified,
         tolerance_seconds: u64,
-        clock: &dyn crate::Clock,
+        clock: &dyn Clock,
     ) -> Option<ReplayCheck> {
-        let guard = self.guard.as_ref()?;
         let id = verified.id().filter(|id| !id.is_empty())?;
         if !(verified.id_is_signed() || self.trust_unsigned_ids) {
             return None;
@@ -251,11 +288,36 @@ impl ReplaySettings {
             None => self.ttl_without_timestamp,
         };
         Some(ReplayCheck {
-            guard: Arc::clone(guard),
+            protection: self.clone(),
             key: format!("{}:{id}", verified.scheme()),
             ttl: lifetime
                 .saturating_add(self.skew_margin)
                 .max(Duration::from_secs(1)),
         })
     }
+}
+
+impl<G: ReplayGuard> From<G> for ReplayProtection {
+    fn from(guard: G) -> Self {
+        Self::new(guard)
+    }
+}
+
+impl std::fmt::Debug for ReplayProtection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayProtection")
+            .field("status", &self.status)
+            .field("trust_unsigned_ids", &self.trust_unsigned_ids)
+            .field("ttl_without_timestamp", &self.ttl_without_timestamp)
+            .field("skew_margin", &self.skew_margin)
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to ask the guard about one verified request.
+pub(crate) struct ReplayCheck {
+    protection: ReplayProtection,
+    key: String,
+    ttl: Duration,
 }

@@ -5,11 +5,12 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::event;
-use super::parse::{Encoding, prefixed_signature, scan_optional};
+use super::headers::{prefixed_signature, required, single, timestamp};
 use super::{
-    EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value, require_id,
+    EventInfo, Message, Part, Scheme, Signature, SignedHeaders, header_value, require_id,
     require_timestamp,
 };
+use crate::crypto::{Algorithm, Encoding};
 use crate::error::{ConfigError, SignError, VerifyError};
 
 /// A scheme built from parts: the signature header and its prefix, hex or base64, optional
@@ -20,7 +21,8 @@ use crate::error::{ConfigError, SignError, VerifyError};
 ///
 /// ```
 /// use http::HeaderName;
-/// use tower_webhook::scheme::{CustomScheme, Encoding, Message, Scheme};
+/// use tower_webhook::crypto::Encoding;
+/// use tower_webhook::scheme::{CustomScheme, Message, Scheme};
 /// use tower_webhook::Secret;
 ///
 /// let acme = CustomScheme::new(HeaderName::from_static("x-acme-signature"))
@@ -45,6 +47,7 @@ pub struct CustomScheme {
     signature_header: HeaderName,
     signature_prefix: Cow<'static, str>,
     encoding: Encoding,
+    algorithm: Algorithm,
     timestamp_header: Option<HeaderName>,
     id_header: Option<HeaderName>,
     signed_content: Vec<Part>,
@@ -70,6 +73,7 @@ impl CustomScheme {
             signature_header,
             signature_prefix: Cow::Borrowed(""),
             encoding: Encoding::Hex,
+            algorithm: Algorithm::HmacSha256,
             timestamp_header: None,
             id_header: None,
             signed_content: vec![Part::Body],
@@ -148,6 +152,37 @@ impl CustomScheme {
     #[must_use]
     pub fn encoding(mut self, encoding: Encoding) -> Self {
         self.encoding = encoding;
+        self
+    }
+
+    /// The HMAC that signs (default HMAC-SHA256).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tower_webhook::crypto::{Algorithm, Encoding};
+    /// use tower_webhook::scheme::{CustomScheme, Message, Scheme};
+    /// use tower_webhook::Secret;
+    ///
+    /// let scheme = CustomScheme::new(HeaderName::from_static("x-signature"))
+    ///     .algorithm(Algorithm::HmacSha512)
+    ///     .encoding(Encoding::Base64Url);
+    /// let headers = scheme.sign(&Secret::new("key"), &Message::new(b"{}"))?;
+    /// assert_eq!(headers["x-signature"].len(), 86); // 64 bytes in unpadded base64url
+    /// # Ok::<(), tower_webhook::SignError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `algorithm` is not an HMAC: a custom scheme signs with a shared secret.
+    #[must_use]
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        assert!(
+            algorithm.is_hmac(),
+            "a custom scheme signs with an HMAC, not {algorithm}"
+        );
+        self.algorithm = algorithm;
         self
     }
 
@@ -261,46 +296,47 @@ impl Scheme for CustomScheme {
         Ok(())
     }
 
+    fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let [timestamp, id, signature, event] = scan_optional(
-            headers,
-            [
-                self.timestamp_header.as_ref(),
-                self.id_header.as_ref(),
-                Some(&self.signature_header),
-                self.event_header(),
-            ],
-        );
         let mut signed = SignedHeaders::default();
         if let Some(name) = &self.timestamp_header {
-            signed = signed.with_timestamp(timestamp.timestamp(name)?);
+            signed = signed.with_timestamp(timestamp(headers, name)?);
         }
         if let Some(name) = &self.id_header {
             let id = if self.signed_content.contains(&Part::Id) {
-                Some(id.required(name)?)
+                Some(required(headers, name)?)
             } else {
-                id.single(name)?
+                single(headers, name)?
             };
             if let Some(id) = id {
                 signed = signed.with_id(id);
             }
         }
         signed.signatures = prefixed_signature(
-            signature,
+            headers,
             &self.signature_header,
             &self.signature_prefix,
+            self.algorithm,
             self.encoding,
         )?;
-        Ok(signed.with_event_header(event.first()))
+        let event = self.event_header().and_then(|name| headers.get(name));
+        Ok(signed.with_event_header(event))
     }
 
     fn write_headers(
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
-        let signature = format!("{}{}", self.signature_prefix, self.encoding.encode(tag));
+        let signature = format!(
+            "{}{}",
+            self.signature_prefix,
+            signature.encode(self.encoding)
+        );
         headers.insert(
             self.signature_header.clone(),
             header_value(&self.signature_header, &signature)?,

@@ -7,8 +7,9 @@ use serde::Deserialize;
 
 use super::event::{self, Text};
 
-use super::parse::{Encoding, prefixed_signature, scan};
-use super::{EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value};
+use super::headers::{prefixed_signature, single};
+use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders, header_value};
+use crate::crypto::{Algorithm, Encoding};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
@@ -55,10 +56,15 @@ impl Scheme for GitHub {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let [signature, delivery, event] = scan(headers, [&SIGNATURE, &DELIVERY, &EVENT]);
-        let signatures = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
-        let signed = SignedHeaders::new(signatures).with_event_header(event.first());
-        Ok(match delivery.single(&DELIVERY)? {
+        let signatures = prefixed_signature(
+            headers,
+            &SIGNATURE,
+            "sha256=",
+            Algorithm::HmacSha256,
+            Encoding::Hex,
+        )?;
+        let signed = SignedHeaders::new(signatures).with_event_header(headers.get(EVENT));
+        Ok(match single(headers, &DELIVERY)? {
             Some(id) => signed.with_id(id),
             None => signed,
         })
@@ -68,9 +74,9 @@ impl Scheme for GitHub {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
-        let signature = format!("sha256={}", Encoding::Hex.encode(tag));
+        let signature = format!("sha256={}", signature.encode(Encoding::Hex));
         headers.insert(SIGNATURE, header_value(&SIGNATURE, &signature)?);
         if let Some(id) = message.id {
             headers.insert(DELIVERY, header_value(&DELIVERY, id)?);

@@ -1,11 +1,12 @@
 //! Signature schemes: where a sender puts its signature, what it signs, and how it encodes it.
 //!
-//! Every scheme here is HMAC-SHA256. They differ in three places only:
+//! Schemes differ in four places only:
 //!
 //! - which headers carry the signature, the timestamp and the delivery id, and how the
 //!   signature header is laid out (see [`Scheme::parse`]);
 //! - the signed content, a sequence of [`Part`]s around the body (see [`Scheme::signed_content`]);
-//! - how a configured secret becomes the HMAC key (see [`Scheme::key`]).
+//! - the [algorithm](crate::crypto::Algorithm) that checks the signature;
+//! - how a configured secret or public key becomes a key (see [`Scheme::verifying_key`]).
 //!
 //! | scheme | signature header | signed content | encoding | timestamp |
 //! |---|---|---|---|---|
@@ -15,7 +16,13 @@
 //! | [`StandardWebhooks`] | `webhook-signature: v1,<sig> [v1,<sig>…]` | `{id}.{ts}.{body}` | base64 | `webhook-timestamp` |
 //! | [`Shopify`] | `X-Shopify-Hmac-Sha256: <sig>` | body | base64 | none |
 //! | [`Generic`] | `X-Webhook-Signature: sha256=<sig>` | `{ts}.{body}` | hex | `X-Webhook-Timestamp` |
-//! | [`CustomScheme`] | yours | yours | hex or base64 | optional |
+//! | [`StandardWebhooks`] `v1a` | `webhook-signature: v1a,<sig>` (Ed25519) | `{id}.{timestamp}.{body}` | base64 | `webhook-timestamp` |
+//! | [`Discord`] | `X-Signature-Ed25519: <sig>` (Ed25519) | `{timestamp}{body}` | hex | `X-Signature-Timestamp` |
+//! | [`SendGrid`] | `X-Twilio-Email-Event-Webhook-Signature` (ECDSA P-256) | `{timestamp}{body}` | base64 DER | `X-Twilio-Email-Event-Webhook-Timestamp` |
+//! | [`CustomScheme`] | yours | yours | hex, base64 or base64url | optional |
+//!
+//! All but Discord and SendGrid use HMAC-SHA256 with a shared [`Secret`]; those two, and
+//! Standard Webhooks' `v1a`, verify with a [`PublicKey`](crate::crypto::PublicKey).
 //!
 //! The same definitions sign outgoing webhooks: [`Scheme::sign`] produces the headers for a body.
 //!
@@ -31,24 +38,30 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use zeroize::Zeroizing;
 
+use crate::crypto::{Algorithm, NamedKey, SigningKey, VerifyingKey};
 use crate::error::{ConfigError, InvalidSecret, SignError, VerifyError};
-use crate::secret::Secret;
+use crate::secret::{Key, Secret, Secrets};
 
 mod custom;
+mod discord;
 mod event;
 mod generic;
 mod github;
-mod parse;
+mod headers;
+mod sendgrid;
 mod shopify;
 mod slack;
 mod standard;
 mod stripe;
 
+pub use crate::crypto::{Encoding, MAX_SIGNATURES, Signature, Signatures};
 pub use custom::CustomScheme;
+pub use discord::Discord;
 pub use event::EventInfo;
-pub use generic::Generic;
+pub use generic::{Envelope, Generic, Resource};
 pub use github::GitHub;
-pub use parse::{Encoding, MAX_SIGNATURE_ENTRIES, Signatures, Tag, Timestamp};
+pub use headers::Timestamp;
+pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard::StandardWebhooks;
@@ -189,9 +202,10 @@ impl<'a> Message<'a> {
 /// A webhook signature scheme.
 ///
 /// The crate ships [`GitHub`], [`Stripe`], [`Slack`], [`StandardWebhooks`], [`Shopify`],
-/// [`Generic`] and [`CustomScheme`]; implement this trait only for a layout that
-/// [`CustomScheme`] cannot express. The verifier does the rest: it checks the timestamp window,
-/// streams the body through one pre-keyed HMAC-SHA256 per secret, and compares in constant time.
+/// [`Generic`], [`Discord`], [`SendGrid`] and [`CustomScheme`]; implement this trait only for a
+/// layout that [`CustomScheme`] cannot express. The verifier does the rest: it checks the
+/// timestamp window, streams the signed bytes through every key that can check one of the
+/// request's signatures, and compares in constant time.
 pub trait Scheme: Send + Sync + 'static {
     /// A short lowercase name (`"github"`), recorded in [`Verified`](crate::Verified) and logs.
     fn name(&self) -> &str;
@@ -208,7 +222,7 @@ pub trait Scheme: Send + Sync + 'static {
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError>;
 
     /// Writes the signature headers (and the id, timestamp and event type headers, where the
-    /// scheme has them) for an outgoing message whose HMAC tag is `tag`.
+    /// scheme has them) for an outgoing message whose signature is `signature`.
     ///
     /// # Errors
     ///
@@ -218,8 +232,41 @@ pub trait Scheme: Send + Sync + 'static {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError>;
+
+    /// The algorithm a shared secret signs with (default HMAC-SHA256).
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HmacSha256
+    }
+
+    /// Turns a configured secret or public key into the key that checks signatures.
+    ///
+    /// The default takes shared secrets only, through [`key`](Self::key), for
+    /// [`algorithm`](Self::algorithm).
+    ///
+    /// # Errors
+    ///
+    /// The key cannot be used with this scheme; the reason follows "secret #1 " or
+    /// "public key #1 " in the message.
+    fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
+        match key {
+            Key::Secret(secret) => Ok(VerifyingKey::hmac(self.algorithm(), &self.key(secret)?)),
+            Key::Public(_) => Err(InvalidSecret::new(
+                "cannot be used: this scheme verifies with shared secrets",
+            )),
+        }
+    }
+
+    /// Turns a configured secret into the key that signs. The default uses
+    /// [`key`](Self::key) for [`algorithm`](Self::algorithm).
+    ///
+    /// # Errors
+    ///
+    /// The secret cannot be used to sign with this scheme.
+    fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
+        Ok(SigningKey::hmac(self.algorithm(), &self.key(secret)?))
+    }
 
     /// Turns a configured secret into the HMAC key.
     ///
@@ -230,7 +277,7 @@ pub trait Scheme: Send + Sync + 'static {
     ///
     /// The secret cannot be a key for this scheme.
     fn key(&self, secret: &Secret) -> Result<Zeroizing<Vec<u8>>, InvalidSecret> {
-        parse::check_plain_secret(secret)?;
+        headers::check_plain_secret(secret)?;
         Ok(Zeroizing::new(secret.expose().to_vec()))
     }
 
@@ -287,11 +334,84 @@ pub trait Scheme: Send + Sync + 'static {
     /// not hold the body exactly once), the secret is not usable with it, the message lacks a
     /// field the scheme signs or sends, or its timestamp, which the scheme sends, is negative.
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<HeaderMap, SignError> {
-        body_position(self).map_err(SignError::Config)?;
-        let mac = crate::keyring::new_mac(&self.key(secret)?);
+        let key = self.signing_key(secret)?;
         let mut headers = HeaderMap::new();
-        crate::keyring::write_signed(self, mac, message, &mut headers)?;
+        sign_into(self, &key, message, &mut headers)?;
         Ok(headers)
+    }
+}
+
+/// Signs `message` with `key` and writes the scheme's headers for it: the one signing path,
+/// shared by [`Scheme::sign`] and `SignRequestLayer`.
+///
+/// The headers are then read back with the scheme's own [`parse`](Scheme::parse), so that a
+/// scheme whose writer and reader disagree fails here, at the sender, and not at every receiver.
+pub(crate) fn sign_into<S: Scheme + ?Sized>(
+    scheme: &S,
+    key: &SigningKey,
+    message: &Message<'_>,
+    headers: &mut HeaderMap,
+) -> Result<(), SignError> {
+    body_position(scheme).map_err(SignError::Config)?;
+    let mut signed = Vec::with_capacity(message.body.len() + 64);
+    for part in scheme.signed_content() {
+        match part {
+            Part::Body => signed.extend_from_slice(message.body),
+            Part::Literal(text) => signed.extend_from_slice(text.as_bytes()),
+            Part::Id => signed.extend_from_slice(require_id(message, scheme.name())?.as_bytes()),
+            Part::Timestamp => {
+                let timestamp = require_timestamp(message, scheme.name())?;
+                signed.extend_from_slice(timestamp.to_string().as_bytes());
+            }
+        }
+    }
+    let signature = key.sign(&signed);
+    scheme.write_headers(headers, message, &signature)?;
+    let read_back = scheme
+        .parse(headers)
+        .map_err(|error| SignError::Unreadable {
+            scheme: scheme.name().to_owned(),
+            reason: error.to_string(),
+        })?;
+    if !read_back.signatures.as_slice().contains(&signature) {
+        return Err(SignError::Unreadable {
+            scheme: scheme.name().to_owned(),
+            reason: "the signature written is not the one read back".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Every configured key turned into a verifying key by `scheme`, in order, with its name: the
+/// check both the verifying and the signing layer make when they are built. An error names the
+/// key by position and name, never by value.
+pub(crate) fn verifying_keys<S: Scheme + ?Sized>(
+    scheme: &S,
+    keys: &Secrets,
+) -> Result<Vec<NamedKey>, ConfigError> {
+    if keys.is_empty() {
+        return Err(ConfigError::NoSecrets);
+    }
+    keys.iter()
+        .enumerate()
+        .map(|(index, key)| {
+            scheme
+                .verifying_key(key)
+                .map(|verifying| (verifying, key.name_arc()))
+                .map_err(|reason| key_error(index, key, reason))
+        })
+        .collect()
+}
+
+/// The error for the key at `index`, named by position and name.
+pub(crate) fn key_error(index: usize, key: &Key, reason: InvalidSecret) -> ConfigError {
+    let which = match key.name() {
+        Some(name) => format!("#{} ({name:?})", index + 1),
+        None => format!("#{}", index + 1),
+    };
+    match key {
+        Key::Secret(_) => ConfigError::InvalidSecret { which, reason },
+        Key::Public(_) => ConfigError::InvalidPublicKey { which, reason },
     }
 }
 
@@ -330,9 +450,18 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
-        (**self).write_headers(headers, message, tag)
+        (**self).write_headers(headers, message, signature)
+    }
+    fn algorithm(&self) -> Algorithm {
+        (**self).algorithm()
+    }
+    fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
+        (**self).verifying_key(key)
+    }
+    fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
+        (**self).signing_key(secret)
     }
     fn key(&self, secret: &Secret) -> Result<Zeroizing<Vec<u8>>, InvalidSecret> {
         (**self).key(secret)
@@ -354,16 +483,7 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
     }
 }
 
-/// A header value the verifying side can read back: visible ASCII (and tabs) only. `HeaderValue`
-/// itself also takes bytes above 0x7F, which every verifier here refuses.
-pub(crate) fn header_value(name: &HeaderName, value: &str) -> Result<HeaderValue, SignError> {
-    HeaderValue::from_str(value)
-        .ok()
-        .filter(|value| value.to_str().is_ok())
-        .ok_or_else(|| SignError::InvalidHeaderValue {
-            header: name.clone(),
-        })
-}
+pub(crate) use headers::header_value;
 
 pub(crate) fn require_id<'a>(message: &Message<'a>, scheme: &str) -> Result<&'a str, SignError> {
     message.id.ok_or_else(|| SignError::MissingField {

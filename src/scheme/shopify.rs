@@ -2,8 +2,9 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::parse::{Encoding, prefixed_signature, scan};
-use super::{EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value};
+use super::headers::{prefixed_signature, single};
+use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders, header_value};
+use crate::crypto::{Algorithm, Encoding};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-shopify-hmac-sha256");
@@ -47,10 +48,15 @@ impl Scheme for Shopify {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let [signature, id, event] = scan(headers, [&SIGNATURE, &WEBHOOK_ID, &TOPIC]);
-        let signatures = prefixed_signature(signature, &SIGNATURE, "", Encoding::Base64)?;
-        let signed = SignedHeaders::new(signatures).with_event_header(event.first());
-        Ok(match id.single(&WEBHOOK_ID)? {
+        let signatures = prefixed_signature(
+            headers,
+            &SIGNATURE,
+            "",
+            Algorithm::HmacSha256,
+            Encoding::Base64,
+        )?;
+        let signed = SignedHeaders::new(signatures).with_event_header(headers.get(TOPIC));
+        Ok(match single(headers, &WEBHOOK_ID)? {
             Some(id) => signed.with_id(id),
             None => signed,
         })
@@ -60,11 +66,11 @@ impl Scheme for Shopify {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
         headers.insert(
             SIGNATURE,
-            header_value(&SIGNATURE, &Encoding::Base64.encode(tag))?,
+            header_value(&SIGNATURE, &signature.encode(Encoding::Base64))?,
         );
         if let Some(id) = message.id {
             headers.insert(WEBHOOK_ID, header_value(&WEBHOOK_ID, id)?);

@@ -7,10 +7,11 @@ use serde::Deserialize;
 
 use super::event::{self, Text};
 
-use super::parse::{Encoding, prefixed_signature, scan};
+use super::headers::timestamped_signature;
 use super::{
-    EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value, require_timestamp,
+    EventInfo, Message, Part, Scheme, Signature, SignedHeaders, header_value, require_timestamp,
 };
+use crate::crypto::{Algorithm, Encoding};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
@@ -53,20 +54,24 @@ impl Scheme for Slack {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let [timestamp, signature] = scan(headers, [&TIMESTAMP, &SIGNATURE]);
-        let timestamp = timestamp.timestamp(&TIMESTAMP)?;
-        let signatures = prefixed_signature(signature, &SIGNATURE, "v0=", Encoding::Hex)?;
-        Ok(SignedHeaders::new(signatures).with_timestamp(timestamp))
+        timestamped_signature(
+            headers,
+            &TIMESTAMP,
+            &SIGNATURE,
+            "v0=",
+            Algorithm::HmacSha256,
+            Encoding::Hex,
+        )
     }
 
     fn write_headers(
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
         let timestamp = require_timestamp(message, self.name())?;
-        let signature = format!("v0={}", Encoding::Hex.encode(tag));
+        let signature = format!("v0={}", signature.encode(Encoding::Hex));
         headers.insert(SIGNATURE, header_value(&SIGNATURE, &signature)?);
         headers.insert(TIMESTAMP, timestamp.into());
         Ok(())

@@ -8,15 +8,14 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::event::{self, Text};
-use super::parse::{
-    Encoding, MAX_SIGNATURE_ENTRIES, check_plain_secret, scan, split_ascii, split_once_ascii,
-};
+use super::headers::{List, Version, check_plain_secret, required, timestamp};
 use super::{
-    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, header_value, require_id,
+    EventInfo, Message, Part, Scheme, Signature, SignedHeaders, header_value, require_id,
     require_timestamp,
 };
+use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
 use crate::error::{InvalidSecret, SignError, VerifyError};
-use crate::secret::Secret;
+use crate::secret::{Key, Secret};
 
 /// One set of header names: the standard ones, or Svix's branded ones.
 struct Names {
@@ -37,6 +36,26 @@ static SVIX: Names = Names {
     signature: HeaderName::from_static("svix-signature"),
 };
 
+/// `v1,<base64> v1a,<base64>`: any entry may match; other versions are skipped.
+const LIST: List = List {
+    separator: ' ',
+    pair: ',',
+    shape: "expected space-separated `version,signature` entries",
+};
+
+const VERSIONS: &[Version] = &[
+    Version {
+        tag: "v1",
+        algorithm: Algorithm::HmacSha256,
+        encoding: Encoding::Base64,
+    },
+    Version {
+        tag: "v1a",
+        algorithm: Algorithm::Ed25519,
+        encoding: Encoding::Base64,
+    },
+];
+
 const SIGNED_CONTENT: &[Part] = &[
     Part::Id,
     Part::Literal(Cow::Borrowed(".")),
@@ -50,7 +69,12 @@ const SIGNED_CONTENT: &[Part] = &[
 ///
 /// Svix's branded headers (`svix-id`, `svix-timestamp`, `svix-signature`) are read as well,
 /// when the `webhook-*` ones are absent. Secrets are `whsec_` followed by base64 (the prefix is
-/// optional); the key is the decoded bytes. Entries of other versions, such as `v1a`, are skipped.
+/// optional); the key is the decoded bytes. Entries of other versions are skipped.
+///
+/// The [spec's asymmetric version](https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md#asymmetric-signatures)
+/// `v1a` signs the same content with Ed25519: verify it with a
+/// [`PublicKey`](crate::crypto::PublicKey) (`whpk_…`), sign it with a `whsk_…` secret. A list
+/// may mix `v1,` and `v1a,` entries, and keys of both kinds may be configured at once.
 ///
 /// # Example
 ///
@@ -88,23 +112,20 @@ impl Scheme for StandardWebhooks {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let mut names = &STANDARD;
-        let mut found = scan(headers, [&names.id, &names.timestamp, &names.signature]);
-        if !found[2].is_present() {
-            // Svix's own names, for senders that still use them; looked for only when needed.
-            let svix = scan(headers, [&SVIX.id, &SVIX.timestamp, &SVIX.signature]);
-            if svix[2].is_present() {
-                (names, found) = (&SVIX, svix);
-            }
-        }
-        let [id, timestamp, signature] = found;
-        let id = id.required(&names.id)?;
-        let timestamp = timestamp.timestamp(&names.timestamp)?;
-        // The usual header, a single `v1` signature; a list goes to the list parser.
-        let signatures = match signature.usual_signature("v1,", Encoding::Base64) {
-            Some(signatures) => signatures,
-            None => signature_list(signature.required(&names.signature)?, &names.signature)?,
+        // Svix's own names, for senders that still use them, when the standard ones are absent.
+        let names = if !headers.contains_key(&STANDARD.signature)
+            && headers.contains_key(&SVIX.signature)
+        {
+            &SVIX
+        } else {
+            &STANDARD
         };
+        let id = required(headers, &names.id)?;
+        let timestamp = timestamp(headers, &names.timestamp)?;
+        let value = required(headers, &names.signature)?;
+        let signatures = LIST
+            .read(value, &names.signature, VERSIONS, |_, _| Ok(false))?
+            .require(&names.signature)?;
         Ok(SignedHeaders::new(signatures)
             .with_id(id)
             .with_timestamp(timestamp))
@@ -114,18 +135,47 @@ impl Scheme for StandardWebhooks {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
         let id = require_id(message, self.name())?;
         let timestamp = require_timestamp(message, self.name())?;
-        let signature = format!("v1,{}", Encoding::Base64.encode(tag));
+        let version = match signature.algorithm() {
+            Algorithm::Ed25519 => "v1a",
+            _ => "v1",
+        };
+        let value = format!("{version},{}", signature.encode(Encoding::Base64));
         headers.insert(STANDARD.id.clone(), header_value(&STANDARD.id, id)?);
         headers.insert(STANDARD.timestamp.clone(), timestamp.into());
         headers.insert(
             STANDARD.signature.clone(),
-            header_value(&STANDARD.signature, &signature)?,
+            header_value(&STANDARD.signature, &value)?,
         );
         Ok(())
+    }
+
+    /// A `whsec_` secret checks `v1` signatures; a `whsk_` secret (a private key) or a
+    /// [`PublicKey`](crate::crypto::PublicKey) checks `v1a` ones.
+    fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
+        match key {
+            Key::Secret(secret) if secret.expose().starts_with(b"whsk_") => {
+                Ok(self.signing_key(secret)?.verifying_key())
+            }
+            Key::Secret(secret) => Ok(VerifyingKey::hmac(
+                Algorithm::HmacSha256,
+                &self.key(secret)?,
+            )),
+            Key::Public(public) => {
+                VerifyingKey::public(Algorithm::Ed25519, public).map_err(InvalidSecret::new)
+            }
+        }
+    }
+
+    /// A `whsk_` secret signs `v1a` (Ed25519); any other signs `v1` (HMAC-SHA256).
+    fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
+        if secret.expose().starts_with(b"whsk_") {
+            return SigningKey::ed25519(secret.expose()).map_err(InvalidSecret::new);
+        }
+        Ok(SigningKey::hmac(Algorithm::HmacSha256, &self.key(secret)?))
     }
 
     fn key(&self, secret: &Secret) -> Result<Zeroizing<Vec<u8>>, InvalidSecret> {
@@ -159,46 +209,4 @@ impl Scheme for StandardWebhooks {
             id: None,
         }
     }
-}
-
-/// Every `v1` signature in a space-separated `version,signature` list.
-fn signature_list(value: &str, name: &HeaderName) -> Result<Signatures, VerifyError> {
-    let malformed = |reason| VerifyError::MalformedHeader {
-        header: name.clone(),
-        reason,
-    };
-    let mut signatures = Signatures::new();
-    let mut undecodable = false;
-    for (index, entry) in split_ascii(value, b' ')
-        .filter(|e| !e.is_empty())
-        .enumerate()
-    {
-        if index == MAX_SIGNATURE_ENTRIES {
-            return Err(malformed("too many entries"));
-        }
-        let Some((version, encoded)) = split_once_ascii(entry, b',') else {
-            return Err(malformed(
-                "expected space-separated `version,signature` entries",
-            ));
-        };
-        if version != "v1" {
-            continue;
-        }
-        match Encoding::Base64.decode(encoded) {
-            Some(tag) => signatures
-                .push(tag)
-                .map_err(|_| malformed("too many signatures"))?,
-            None => undecodable = true,
-        }
-    }
-    if signatures.is_empty() {
-        return Err(if undecodable {
-            malformed("no `v1` signature is base64 of 32 bytes")
-        } else {
-            VerifyError::NoSupportedSignature {
-                header: name.clone(),
-            }
-        });
-    }
-    Ok(signatures)
 }

@@ -7,14 +7,29 @@ use serde::Deserialize;
 
 use super::event::{self, Text};
 
-use super::parse::{Encoding, MAX_SIGNATURE_ENTRIES, scan, split_ascii, split_once_ascii};
+use super::headers::{List, Version, required};
 use super::{
-    EventInfo, Message, Part, Scheme, Signatures, SignedHeaders, Tag, Timestamp, header_value,
+    EventInfo, Message, Part, Scheme, Signature, SignedHeaders, Timestamp, header_value,
     require_timestamp,
 };
+use crate::crypto::{Algorithm, Encoding};
 use crate::error::{SignError, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
+
+/// `t=<timestamp>,v1=<hex>,v1=<hex>,v0=<hex>`: test mode adds `v0=`, a secret being rolled
+/// adds a second `v1=`.
+const LIST: List = List {
+    separator: ',',
+    pair: '=',
+    shape: "expected comma-separated `key=value` entries",
+};
+
+const VERSIONS: &[Version] = &[Version {
+    tag: "v1",
+    algorithm: Algorithm::HmacSha256,
+    encoding: Encoding::Hex,
+}];
 
 const SIGNED_CONTENT: &[Part] = &[
     Part::Timestamp,
@@ -54,61 +69,32 @@ impl Scheme for Stripe {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let [found] = scan(headers, [&SIGNATURE]);
-        // The usual header, `t=<timestamp>,v1=<signature>`, read without the list parser; any
-        // other shape (test mode adds `v0=`, rotation adds more `v1=`) goes through it.
-        if let Some(signed) = found
-            .unique()
-            .and_then(|value| usual_header(value.as_bytes()))
-        {
-            return Ok(signed);
-        }
         let malformed = |reason| VerifyError::MalformedHeader {
             header: SIGNATURE,
             reason,
         };
-        let value = found.required(&SIGNATURE)?;
+        let value = required(headers, &SIGNATURE)?;
         let mut timestamp = None;
-        let mut signatures = Signatures::new();
-        let mut undecodable = false;
-        for (index, entry) in split_ascii(value, b',').enumerate() {
-            if index == MAX_SIGNATURE_ENTRIES {
-                return Err(malformed("too many entries"));
+        let signatures = LIST.read(value, &SIGNATURE, VERSIONS, |key, value| match key {
+            "t" if timestamp.is_some() => Err(malformed("more than one `t=`")),
+            "t" => {
+                timestamp = Some(Timestamp::parse(value, &SIGNATURE)?);
+                Ok(true)
             }
-            let Some((key, value)) = split_once_ascii(entry.trim_matches(' '), b'=') else {
-                return Err(malformed("expected comma-separated `key=value` entries"));
-            };
-            match key {
-                "t" if timestamp.is_some() => return Err(malformed("more than one `t=`")),
-                "t" => timestamp = Some(Timestamp::parse(value, &SIGNATURE)?),
-                "v1" => match Encoding::Hex.decode(value) {
-                    Some(tag) => signatures
-                        .push(tag)
-                        .map_err(|_| malformed("too many signatures"))?,
-                    None => undecodable = true,
-                },
-                _ => {}
-            }
-        }
+            _ => Ok(false),
+        })?;
         let timestamp = timestamp.ok_or(malformed("no `t=` timestamp"))?;
-        if signatures.is_empty() {
-            return Err(if undecodable {
-                malformed("no `v1=` signature is 64 hex digits")
-            } else {
-                VerifyError::NoSupportedSignature { header: SIGNATURE }
-            });
-        }
-        Ok(SignedHeaders::new(signatures).with_timestamp(timestamp))
+        Ok(SignedHeaders::new(signatures.require(&SIGNATURE)?).with_timestamp(timestamp))
     }
 
     fn write_headers(
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
         let timestamp = require_timestamp(message, self.name())?;
-        let value = format!("t={timestamp},v1={}", Encoding::Hex.encode(tag));
+        let value = format!("t={timestamp},v1={}", signature.encode(Encoding::Hex));
         headers.insert(SIGNATURE, header_value(&SIGNATURE, &value)?);
         Ok(())
     }
@@ -130,14 +116,4 @@ impl Scheme for Stripe {
             id: event::owned(fields.id),
         }
     }
-}
-
-/// `t=<timestamp>,v1=<signature>` and nothing else, or `None`.
-fn usual_header(value: &[u8]) -> Option<SignedHeaders<'_>> {
-    let rest = value.strip_prefix(b"t=")?;
-    let comma = rest.iter().position(|&byte| byte == b',')?;
-    let (digits, signature) = (&rest[..comma], rest[comma + 1..].strip_prefix(b"v1=")?);
-    let tag = Encoding::Hex.decode_bytes(signature)?;
-    let timestamp = Timestamp::from_digits(digits)?;
-    Some(SignedHeaders::new(Signatures::one_aligned(tag)).with_timestamp(timestamp))
 }

@@ -11,12 +11,12 @@ use super::error::SignRequestError;
 use super::id::{DeliveryId, EventType};
 use super::service::SignRequest;
 use crate::clock::{Clock, SystemClock};
+use crate::crypto::SigningKey;
+use crate::error::InvalidSecret;
 use crate::error::{ConfigError, SignError};
-use crate::keyring::{HmacSha256, derive_keys, new_mac, write_signed};
-use crate::scheme::{Message, Scheme};
-use crate::secret::Secrets;
-
-const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
+use crate::scheme::{Message, Scheme, key_error, sign_into, verifying_keys};
+use crate::secret::{Key, Secrets};
+use crate::verify::DEFAULT_MAX_BODY_SIZE;
 
 /// Signs outgoing requests with a webhook scheme, for any HTTP client that is a tower
 /// `Service<Request<Full<Bytes>>>` (hyper-util's legacy client, or your own).
@@ -36,8 +36,8 @@ pub struct SignRequestLayer {
 #[derive(Clone)]
 pub(crate) struct SignConfig {
     scheme: Arc<dyn Scheme>,
-    /// Keyed once, here; each request signs with a clone.
-    mac: HmacSha256,
+    /// Made once, here, from the first key.
+    key: SigningKey,
     /// The header the scheme writes the delivery id to, if any.
     id_header: Option<HeaderName>,
     pub(crate) max_body_size: usize,
@@ -60,15 +60,22 @@ impl SignRequestLayer {
     /// ```
     pub fn new(scheme: impl Scheme, secrets: impl Into<Secrets>) -> Result<Self, ConfigError> {
         crate::scheme::body_position(&scheme)?;
-        // Every secret is checked as the verifying side would; the first one signs, with the
-        // `hmac` crate rather than the verifier's own HMAC, so that each side checks the other.
-        let keys = derive_keys(&scheme, &secrets.into())?;
-        let mac = new_mac(keys.first().ok_or(ConfigError::NoSecrets)?);
+        // Every key is checked as the verifying side would; the first one signs.
+        let secrets = secrets.into();
+        verifying_keys(&scheme, &secrets)?;
+        let first = secrets.iter().next().ok_or(ConfigError::NoSecrets)?;
+        let key = match first {
+            Key::Secret(secret) => scheme.signing_key(secret),
+            Key::Public(_) => Err(InvalidSecret::new(
+                "cannot sign: give the private key, as a secret",
+            )),
+        }
+        .map_err(|reason| key_error(0, first, reason))?;
         let id_header = scheme.id_header().cloned();
         Ok(Self {
             config: Arc::new(SignConfig {
                 scheme: Arc::new(scheme),
-                mac,
+                key,
                 id_header,
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
                 clock: Arc::new(SystemClock),
@@ -122,9 +129,9 @@ impl SignConfig {
         if let Some(event_type) = parts.extensions.get::<EventType>() {
             message = message.event_type(event_type.as_str());
         }
-        write_signed(
+        sign_into(
             self.scheme.as_ref(),
-            self.mac.clone(),
+            &self.key,
             &message,
             &mut parts.headers,
         )?;
@@ -142,15 +149,17 @@ impl<S> Layer<S> for SignRequestLayer {
 
 impl fmt::Debug for SignRequestLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.config.fmt(f)
+        f.debug_struct("SignRequestLayer")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
 impl fmt::Debug for SignConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignRequestLayer")
+        f.debug_struct("SignConfig")
             .field("scheme", &self.scheme.name())
-            .field("secret", &"***")
+            .field("key", &self.key)
             .field("id_header", &self.id_header)
             .field("max_body_size", &self.max_body_size)
             .finish_non_exhaustive()

@@ -8,13 +8,13 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::body::{ResponseBody, VerifiedBody};
+use super::body::{ResponseBody, VerifiedBody};
+use super::future::ResponseFuture;
+use super::layer::{Config, VerifySignatureLayer};
+use super::verification::Verification;
 use crate::error::{BoxError, ConfigError};
-use crate::future::ResponseFuture;
-use crate::layer::VerifySignatureLayer;
 use crate::scheme::Scheme;
 use crate::secret::Secrets;
-use crate::verify::Config;
 
 /// Verifies webhook signatures, then calls the inner service with the verified request.
 ///
@@ -81,10 +81,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The headers are read before the request is taken apart: the request's head is 224
-        // bytes, and with nothing borrowing it in between it is copied once, into the future.
         let size_hint = request.body().size_hint().exact();
-        match self.config.begin(request.headers(), size_hint) {
+        match Verification::begin(&self.config, request.headers(), size_hint) {
             Ok(verification) => {
                 // The instance that `poll_ready` prepared is the one that must be called; keep
                 // it for this request and leave a fresh clone behind for the next.

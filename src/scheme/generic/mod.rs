@@ -1,16 +1,21 @@
 //! The generic `X-Webhook-*` scheme: `X-Webhook-Signature: sha256=<hex>` over `{ts}.{body}`.
 
+mod envelope;
+
+pub use envelope::{Envelope, Resource};
+
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use super::event::{self, Text};
-use super::parse::{Encoding, prefixed_signature, scan};
-use super::{
-    EventInfo, Message, Part, Scheme, SignedHeaders, Tag, header_value, require_timestamp,
-};
+use crate::crypto::{Algorithm, Encoding};
 use crate::error::{SignError, VerifyError};
+use crate::scheme::event::{self, Text};
+use crate::scheme::headers::{prefixed_signature, single, timestamp};
+use crate::scheme::{
+    EventInfo, Message, Part, Scheme, Signature, SignedHeaders, header_value, require_timestamp,
+};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-webhook-signature");
 const TIMESTAMP: HeaderName = HeaderName::from_static("x-webhook-timestamp");
@@ -60,11 +65,16 @@ impl Scheme for Generic {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let [timestamp, signature, id] = scan(headers, [&TIMESTAMP, &SIGNATURE, &ID]);
-        let timestamp = timestamp.timestamp(&TIMESTAMP)?;
-        let signatures = prefixed_signature(signature, &SIGNATURE, "sha256=", Encoding::Hex)?;
+        let timestamp = timestamp(headers, &TIMESTAMP)?;
+        let signatures = prefixed_signature(
+            headers,
+            &SIGNATURE,
+            "sha256=",
+            Algorithm::HmacSha256,
+            Encoding::Hex,
+        )?;
         let signed = SignedHeaders::new(signatures).with_timestamp(timestamp);
-        Ok(match id.single(&ID)? {
+        Ok(match single(headers, &ID)? {
             Some(id) => signed.with_id(id),
             None => signed,
         })
@@ -74,10 +84,10 @@ impl Scheme for Generic {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        tag: &Tag,
+        signature: &Signature,
     ) -> Result<(), SignError> {
         let timestamp = require_timestamp(message, self.name())?;
-        let signature = format!("sha256={}", Encoding::Hex.encode(tag));
+        let signature = format!("sha256={}", signature.encode(Encoding::Hex));
         headers.insert(SIGNATURE, header_value(&SIGNATURE, &signature)?);
         headers.insert(TIMESTAMP, timestamp.into());
         if let Some(id) = message.id {
@@ -86,7 +96,7 @@ impl Scheme for Generic {
         Ok(())
     }
 
-    /// The body's `event` field (see [`Envelope`](crate::Envelope)).
+    /// The body's `event` field (see [`Envelope`](crate::scheme::Envelope)).
     fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
         #[derive(Deserialize)]
         struct Fields<'a> {

@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 ///
 /// ```
 /// use serde::Deserialize;
-/// use tower_webhook::Envelope;
+/// use tower_webhook::scheme::Envelope;
 ///
 /// #[derive(Deserialize)]
 /// struct Order {

@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 ///
 /// It is a [`Body`] with `Data = Bytes` and no errors, which axum's and tonic's routers both
 /// accept. The same bytes are in [`Verified::body`](crate::Verified::body).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VerifiedBody {
     inner: Full<Bytes>,
 }

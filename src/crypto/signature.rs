@@ -1,0 +1,155 @@
+//! Signatures as read from a request (or made for one), tagged with their algorithm.
+
+use std::fmt;
+
+use super::{Algorithm, Encoding};
+
+/// The most signatures one request may carry; more are refused with 400. Several keys each
+/// check every signature of their algorithm, so this bounds the work a forged request causes.
+pub const MAX_SIGNATURES: usize = 16;
+
+/// One signature: its algorithm and its bytes.
+///
+/// `Debug` prints the algorithm and the length only: a signature is not secret, but it is noise
+/// in logs.
+///
+/// # Example
+///
+/// ```
+/// use tower_webhook::crypto::{Algorithm, Encoding, Signature};
+///
+/// let text = "0".repeat(64);
+/// let signature = Signature::decode(Algorithm::HmacSha256, Encoding::Hex, &text).unwrap();
+/// assert_eq!(signature.as_bytes(), &[0; 32]);
+/// // Too short for HMAC-SHA256.
+/// assert!(Signature::decode(Algorithm::HmacSha256, Encoding::Hex, "00").is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Signature {
+    algorithm: Algorithm,
+    // Inline, so that reading a signature allocates nothing: every algorithm here fits.
+    bytes: [u8; MAX_LEN],
+    len: u8,
+}
+
+/// The longest signature: a DER-encoded P-256 ECDSA signature.
+const MAX_LEN: usize = 72;
+
+impl Signature {
+    /// A signature made with `algorithm`, or `None` when `bytes` is longer than any
+    /// algorithm's signature (72 bytes).
+    pub fn new(algorithm: Algorithm, bytes: &[u8]) -> Option<Self> {
+        let mut inline = [0; MAX_LEN];
+        inline.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self {
+            algorithm,
+            bytes: inline,
+            len: bytes.len() as u8,
+        })
+    }
+
+    /// Decodes `text` as a signature of `algorithm`; `None` when it is not `encoding`, or not
+    /// the algorithm's length (or, for ECDSA, not a DER signature).
+    pub fn decode(algorithm: Algorithm, encoding: Encoding, text: &str) -> Option<Self> {
+        let mut bytes = [0; MAX_LEN];
+        let len = encoding.decode_into(text, &mut bytes)?;
+        let well_formed = match algorithm.signature_len() {
+            Some(expected) => len == expected,
+            None => p256::ecdsa::Signature::from_der(&bytes[..len]).is_ok(),
+        };
+        well_formed.then_some(Self {
+            algorithm,
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    /// What a well-formed signature of `algorithm` in `encoding` looks like, for error messages.
+    pub(crate) fn expectation(algorithm: Algorithm, encoding: Encoding) -> &'static str {
+        use Algorithm::*;
+        use Encoding::*;
+        match (algorithm, encoding) {
+            (HmacSha256, Hex) => "the signature is not 64 hex digits",
+            (HmacSha256, Base64) => "the signature is not base64 of 32 bytes",
+            (HmacSha1, Hex) => "the signature is not 40 hex digits",
+            (HmacSha1, Base64) => "the signature is not base64 of 20 bytes",
+            (HmacSha512, Hex) => "the signature is not 128 hex digits",
+            (Ed25519, Hex) => "the signature is not 128 hex digits (64 bytes)",
+            (HmacSha512 | Ed25519, _) => "the signature is not base64 of 64 bytes",
+            (EcdsaP256Sha256, _) => "the signature is not a base64 DER ECDSA signature",
+            (_, Base64Url) => "the signature is not base64url of the right length",
+        }
+    }
+
+    /// The algorithm it claims to be made with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The raw signature bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The signature written in `encoding`.
+    pub fn encode(&self, encoding: Encoding) -> String {
+        encoding.encode(self.as_bytes())
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signature")
+            .field("algorithm", &self.algorithm)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Every signature a request carries, at most [`MAX_SIGNATURES`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signatures {
+    list: Vec<Signature>,
+}
+
+impl Signatures {
+    /// No signatures yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Just this one.
+    pub fn one(signature: Signature) -> Self {
+        Self {
+            list: vec![signature],
+        }
+    }
+
+    /// Adds a signature, or hands it back when there are already [`MAX_SIGNATURES`].
+    ///
+    /// # Errors
+    ///
+    /// The signature, when the list is full.
+    pub fn push(&mut self, signature: Signature) -> Result<(), Signature> {
+        if self.list.len() == MAX_SIGNATURES {
+            return Err(signature);
+        }
+        self.list.push(signature);
+        Ok(())
+    }
+
+    /// The signatures, in the order they were read.
+    pub fn as_slice(&self) -> &[Signature] {
+        &self.list
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+}

@@ -1,0 +1,135 @@
+//! Keys that check signatures, each prepared once, when the layer is built.
+
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit};
+use sha1::Sha1;
+use sha2::{Sha256, Sha512};
+
+use super::{Algorithm, PublicKey, Signatures, Verifier};
+
+/// A key ready to check signatures: a pre-keyed HMAC, or a decoded public key.
+///
+/// Schemes make these from the configured secrets and public keys (see
+/// [`Scheme::verifying_key`](crate::scheme::Scheme::verifying_key)). `Debug` shows the
+/// algorithm only.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    pub(super) kind: KeyKind,
+}
+
+#[derive(Clone)]
+pub(super) enum KeyKind {
+    HmacSha1(Hmac<Sha1>),
+    HmacSha256(Hmac<Sha256>),
+    HmacSha512(Hmac<Sha512>),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    EcdsaP256(p256::ecdsa::VerifyingKey),
+}
+
+impl VerifyingKey {
+    /// An HMAC key for `algorithm`, keyed once here; each request clones the keyed state.
+    ///
+    /// # Panics
+    ///
+    /// When `algorithm` is not an HMAC.
+    pub fn hmac(algorithm: Algorithm, key: &[u8]) -> Self {
+        // HMAC hashes long keys and pads short ones: every length is a valid key.
+        const ANY_LENGTH: &str = "HMAC accepts keys of any length";
+        let kind = match algorithm {
+            Algorithm::HmacSha1 => KeyKind::HmacSha1(Hmac::new_from_slice(key).expect(ANY_LENGTH)),
+            Algorithm::HmacSha256 => {
+                KeyKind::HmacSha256(Hmac::new_from_slice(key).expect(ANY_LENGTH))
+            }
+            Algorithm::HmacSha512 => {
+                KeyKind::HmacSha512(Hmac::new_from_slice(key).expect(ANY_LENGTH))
+            }
+            other => panic!("{other} is not an HMAC"),
+        };
+        Self { kind }
+    }
+
+    /// `key` decoded as a public key for `algorithm`.
+    ///
+    /// # Errors
+    ///
+    /// A reason, phrased to follow "public key #1 ", when the key is not in a format
+    /// for `algorithm`, or `algorithm` takes a shared secret.
+    pub fn public(algorithm: Algorithm, key: &PublicKey) -> Result<Self, &'static str> {
+        let kind = match algorithm {
+            Algorithm::Ed25519 => KeyKind::Ed25519(key.ed25519()?),
+            Algorithm::EcdsaP256Sha256 => KeyKind::EcdsaP256(key.p256()?),
+            _ => return Err("cannot be used: this algorithm takes a shared secret"),
+        };
+        Ok(Self { kind })
+    }
+
+    pub(super) fn from_ed25519(key: ed25519_dalek::VerifyingKey) -> Self {
+        Self {
+            kind: KeyKind::Ed25519(key),
+        }
+    }
+
+    pub(super) fn from_p256(key: p256::ecdsa::VerifyingKey) -> Self {
+        Self {
+            kind: KeyKind::EcdsaP256(key),
+        }
+    }
+
+    /// The algorithm the key checks.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.kind {
+            KeyKind::HmacSha1(_) => Algorithm::HmacSha1,
+            KeyKind::HmacSha256(_) => Algorithm::HmacSha256,
+            KeyKind::HmacSha512(_) => Algorithm::HmacSha512,
+            KeyKind::Ed25519(_) => Algorithm::Ed25519,
+            KeyKind::EcdsaP256(_) => Algorithm::EcdsaP256Sha256,
+        }
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifyingKey({}, ***)", self.algorithm())
+    }
+}
+
+/// A configured key and the name it was given, if any.
+pub(crate) type NamedKey = (VerifyingKey, Option<Arc<str>>);
+
+/// The layer's keys, in the order they were configured, each with its name.
+#[derive(Clone)]
+pub(crate) struct Keyring {
+    keys: Box<[NamedKey]>,
+}
+
+impl Keyring {
+    pub(crate) fn new(keys: Vec<NamedKey>) -> Self {
+        Self { keys: keys.into() }
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &VerifyingKey> {
+        self.keys.iter().map(|(key, _)| key)
+    }
+
+    pub(crate) fn name(&self, index: usize) -> Option<&Arc<str>> {
+        self.keys.get(index).and_then(|(_, name)| name.as_ref())
+    }
+
+    /// A verifier for one request's `signatures`, or `None` when no key checks any of them.
+    pub(crate) fn verifier(&self, signatures: Signatures) -> Option<Verifier> {
+        Verifier::new(self, signatures)
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.keys.iter().map(|(key, name)| match name {
+                Some(name) => format!("{name}: {} ***", key.algorithm()),
+                None => format!("{} ***", key.algorithm()),
+            }))
+            .finish()
+    }
+}

@@ -1,0 +1,133 @@
+//! Discord's interactions endpoint (and its webhook events), signed with Ed25519.
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::event::{self, Text};
+use super::headers::{header_value, timestamped_signature};
+use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders, require_timestamp};
+use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
+use crate::error::{InvalidSecret, SignError, VerifyError};
+use crate::secret::{Key, Secret};
+
+const SIGNATURE: HeaderName = HeaderName::from_static("x-signature-ed25519");
+const TIMESTAMP: HeaderName = HeaderName::from_static("x-signature-timestamp");
+
+const SIGNED_CONTENT: &[Part] = &[Part::Timestamp, Part::Body];
+
+/// [Discord](https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers):
+/// `X-Signature-Ed25519: <hex>` over `X-Signature-Timestamp` followed directly by the body,
+/// checked with the application's public key (64 hex digits, from the developer portal).
+///
+/// Discord sends deliberately bad signatures to an endpoint to check that it answers 401;
+/// the layer does. The event type is the interaction's type (`ping`, `application_command`,
+/// `message_component`, `application_command_autocomplete`, `modal_submit`), or for a webhook
+/// event the event's own type in lower case (`application_authorized`); the id is the body's
+/// `id`.
+///
+/// To sign (for tests of your endpoint), give a [`Secret`] holding the private key's 32-byte
+/// seed in hex or base64, or a PKCS#8 PEM.
+///
+/// # Example
+///
+/// ```
+/// use tower_webhook::crypto::PublicKey;
+/// use tower_webhook::scheme::{Discord, Message, Scheme};
+/// use tower_webhook::{Secret, VerifySignatureLayer};
+///
+/// // RFC 8032's first test key.
+/// let private = Secret::new("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+/// let public = PublicKey::new("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+/// let headers = Discord.sign(&private, &Message::new(br#"{"type":1}"#).timestamp(1700000000))?;
+/// assert_eq!(headers["x-signature-timestamp"], "1700000000");
+/// assert_eq!(headers["x-signature-ed25519"].len(), 128);
+/// let layer = VerifySignatureLayer::new(Discord, public)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Discord;
+
+impl Scheme for Discord {
+    fn name(&self) -> &str {
+        "discord"
+    }
+
+    fn signed_content(&self) -> &[Part] {
+        SIGNED_CONTENT
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::Ed25519
+    }
+
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        timestamped_signature(
+            headers,
+            &TIMESTAMP,
+            &SIGNATURE,
+            "",
+            Algorithm::Ed25519,
+            Encoding::Hex,
+        )
+    }
+
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        signature: &Signature,
+    ) -> Result<(), SignError> {
+        let timestamp = require_timestamp(message, self.name())?;
+        headers.insert(TIMESTAMP, timestamp.into());
+        let value = signature.encode(Encoding::Hex);
+        headers.insert(SIGNATURE, header_value(&SIGNATURE, &value)?);
+        Ok(())
+    }
+
+    fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
+        key.key_pair(Algorithm::Ed25519)
+    }
+
+    fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
+        SigningKey::private(Algorithm::Ed25519, secret.expose()).map_err(InvalidSecret::new)
+    }
+
+    fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        #[derive(Deserialize)]
+        struct WebhookEvent<'a> {
+            #[serde(borrow, rename = "type")]
+            event_type: Text<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Fields<'a> {
+            #[serde(rename = "type")]
+            kind: Option<u64>,
+            #[serde(borrow)]
+            id: Text<'a>,
+            #[serde(borrow)]
+            event: Option<WebhookEvent<'a>>,
+        }
+        let Some(fields) = event::read::<Fields<'_>>(payload) else {
+            return EventInfo::new();
+        };
+        // https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object-interaction-type
+        let interaction = |kind| match kind {
+            1 => Some("ping"),
+            2 => Some("application_command"),
+            3 => Some("message_component"),
+            4 => Some("application_command_autocomplete"),
+            5 => Some("modal_submit"),
+            _ => None,
+        };
+        let event_type = match fields.event.and_then(|event| event.event_type) {
+            Some(name) => Some(Cow::Owned(name.to_ascii_lowercase())),
+            None => fields.kind.and_then(interaction).map(Cow::Borrowed),
+        };
+        EventInfo {
+            event_type: event::owned(event_type),
+            id: event::owned(fields.id),
+        }
+    }
+}

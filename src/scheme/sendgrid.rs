@@ -1,0 +1,111 @@
+//! SendGrid's Event Webhook, signed with ECDSA P-256.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::event::{self, Text};
+use super::headers::{header_value, timestamped_signature};
+use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders, require_timestamp};
+use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
+use crate::error::{InvalidSecret, SignError, VerifyError};
+use crate::secret::{Key, Secret};
+
+const SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-email-event-webhook-signature");
+const TIMESTAMP: HeaderName = HeaderName::from_static("x-twilio-email-event-webhook-timestamp");
+
+const SIGNED_CONTENT: &[Part] = &[Part::Timestamp, Part::Body];
+
+/// [SendGrid's signed Event Webhook](https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features):
+/// `X-Twilio-Email-Event-Webhook-Signature: <base64 DER>` (ECDSA P-256 with SHA-256) over
+/// `X-Twilio-Email-Event-Webhook-Timestamp` followed directly by the body, checked with the
+/// verification key SendGrid shows (base64 SPKI DER; PEM works too).
+///
+/// The body is a JSON array of events. The event type is their `event` when they all share
+/// it (`delivered`), and the id is `sg_event_id` when there is one event.
+///
+/// To sign (for tests of your endpoint), give a [`Secret`] holding a P-256 private key as
+/// PKCS#8 (PEM or base64 DER).
+///
+/// # Example
+///
+/// ```
+/// use tower_webhook::crypto::PublicKey;
+/// use tower_webhook::scheme::SendGrid;
+/// use tower_webhook::VerifySignatureLayer;
+///
+/// let key = PublicKey::new(
+///     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+/// );
+/// let layer = VerifySignatureLayer::new(SendGrid, key)?;
+/// # Ok::<(), tower_webhook::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendGrid;
+
+impl Scheme for SendGrid {
+    fn name(&self) -> &str {
+        "sendgrid"
+    }
+
+    fn signed_content(&self) -> &[Part] {
+        SIGNED_CONTENT
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::EcdsaP256Sha256
+    }
+
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        timestamped_signature(
+            headers,
+            &TIMESTAMP,
+            &SIGNATURE,
+            "",
+            Algorithm::EcdsaP256Sha256,
+            Encoding::Base64,
+        )
+    }
+
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        signature: &Signature,
+    ) -> Result<(), SignError> {
+        let timestamp = require_timestamp(message, self.name())?;
+        headers.insert(TIMESTAMP, timestamp.into());
+        let value = signature.encode(Encoding::Base64);
+        headers.insert(SIGNATURE, header_value(&SIGNATURE, &value)?);
+        Ok(())
+    }
+
+    fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
+        key.key_pair(Algorithm::EcdsaP256Sha256)
+    }
+
+    fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
+        SigningKey::private(Algorithm::EcdsaP256Sha256, secret.expose()).map_err(InvalidSecret::new)
+    }
+
+    fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        #[derive(Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow)]
+            event: Text<'a>,
+            #[serde(borrow)]
+            sg_event_id: Text<'a>,
+        }
+        let Some(events) = event::read::<Vec<Fields<'_>>>(payload) else {
+            return EventInfo::new();
+        };
+        let first = events.first().and_then(|fields| fields.event.clone());
+        let shared = events.iter().all(|fields| fields.event == first);
+        EventInfo {
+            event_type: event::owned(first.filter(|_| shared)),
+            id: match events.as_slice() {
+                [only] => event::owned(only.sg_event_id.clone()),
+                _ => None,
+            },
+        }
+    }
+}

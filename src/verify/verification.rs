@@ -1,0 +1,192 @@
+//! One request's verification, apart from tower: the headers first, then the body as it
+//! streams, then the verdict.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::HeaderMap;
+
+use super::layer::Config;
+use crate::crypto::Verifier;
+use crate::error::VerifyError;
+use crate::scheme::{Part, SignedHeaders};
+use crate::verified::{Claims, Verified};
+
+/// The most a declared length reserves before the bytes arrive. A client can declare 10 MiB and
+/// then trickle two bytes; beyond this the buffer grows only as the body really comes in.
+const MAX_PREALLOCATION: usize = 64 * 1024;
+
+/// A request whose headers passed, while its body streams in: hashed and kept as it arrives.
+pub(crate) struct Verification {
+    config: Arc<Config>,
+    verifier: Verifier,
+    claims: Claims,
+    /// The signed text after the body, if the scheme signs any.
+    suffix: Vec<u8>,
+    body: Collected,
+    received: usize,
+    /// What the body is expected to weigh, capped by `MAX_PREALLOCATION`.
+    expected: usize,
+}
+
+/// The body so far. A body that arrives in one piece is kept as that piece, with no copy.
+enum Collected {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Verification {
+    /// Everything that can be checked before the body: headers, timestamp window, declared
+    /// length, and whether any key can check any of the signatures.
+    pub(crate) fn begin(
+        config: &Arc<Config>,
+        headers: &HeaderMap,
+        body_size_hint: Option<u64>,
+    ) -> Result<Self, VerifyError> {
+        let scheme = &config.scheme;
+        let SignedHeaders {
+            id,
+            timestamp,
+            signatures,
+            event_header,
+            ..
+        } = scheme.parse(headers)?;
+        if let Some(timestamp) = &timestamp {
+            config.check_window(timestamp.unix_seconds())?;
+        }
+        // The body's exact size hint is what its `Content-Length` said (hyper, h2 and `Full`
+        // all derive it so); the header itself is read only when there is no such hint.
+        let declared = body_size_hint.or_else(|| declared_length(headers));
+        if declared.is_some_and(|declared| declared > config.max_body_size as u64) {
+            return Err(VerifyError::BodyTooLarge {
+                limit: config.max_body_size,
+            });
+        }
+        let mut verifier = config
+            .keyring
+            .verifier(signatures)
+            .ok_or(VerifyError::SignatureMismatch)?;
+
+        let content = scheme.signed_content();
+        let (before, after) = (&content[..config.body_at], &content[config.body_at + 1..]);
+        let sent_at = timestamp.map(|timestamp| timestamp.raw());
+        let text = |part| signed_text(part, id, sent_at);
+        before.iter().for_each(|part| verifier.update(text(part)));
+        let suffix = after.iter().flat_map(text).copied().collect();
+
+        let event_header = event_header
+            .or_else(|| headers.get(scheme.event_header()?))
+            .cloned();
+        Ok(Self {
+            config: Arc::clone(config),
+            verifier,
+            claims: Claims {
+                id: id.map(Box::from),
+                timestamp: timestamp.map(|timestamp| timestamp.unix_seconds()),
+                event_header,
+            },
+            suffix,
+            body: Collected::Empty,
+            received: 0,
+            // Never reserve much on a client's word alone.
+            expected: declared.map_or(0, |n| {
+                n.min(config.max_body_size.min(MAX_PREALLOCATION) as u64) as usize
+            }),
+        })
+    }
+
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Hashes and keeps one chunk, or refuses it when it takes the body past the limit.
+    pub(crate) fn update(&mut self, mut chunk: impl Buf) -> Result<(), VerifyError> {
+        let len = chunk.remaining();
+        if len == 0 {
+            return Ok(());
+        }
+        let limit = self.config.max_body_size;
+        if len > limit - self.received {
+            return Err(VerifyError::BodyTooLarge { limit });
+        }
+        self.received += len;
+        let mut buffer = match std::mem::replace(&mut self.body, Collected::Empty) {
+            Collected::Empty => {
+                let bytes = chunk.copy_to_bytes(len);
+                self.verifier.update(&bytes);
+                self.body = Collected::One(bytes);
+                return Ok(());
+            }
+            Collected::One(first) => {
+                let mut buffer = BytesMut::with_capacity(self.expected.max(first.len() * 2));
+                buffer.put_slice(&first);
+                buffer
+            }
+            Collected::Many(buffer) => buffer,
+        };
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            self.verifier.update(piece);
+            buffer.put_slice(piece);
+            let n = piece.len();
+            chunk.advance(n);
+        }
+        self.body = Collected::Many(buffer);
+        Ok(())
+    }
+
+    /// The verdict: the proof if a key signed the bytes, with the configuration handed back
+    /// either way for what comes next.
+    pub(crate) fn finish(self) -> (Arc<Config>, Result<Verified, VerifyError>) {
+        let Self {
+            config,
+            mut verifier,
+            claims,
+            suffix,
+            body,
+            ..
+        } = self;
+        verifier.update(&suffix);
+        let Some(key_index) = verifier.finish(&config.keyring) else {
+            return (config, Err(VerifyError::SignatureMismatch));
+        };
+        let body = match body {
+            Collected::Empty => Bytes::new(),
+            Collected::One(bytes) => bytes,
+            Collected::Many(buffer) => buffer.freeze(),
+        };
+        let verified = Verified::new(
+            Arc::clone(&config.scheme),
+            claims,
+            key_index,
+            config.keyring.name(key_index).cloned(),
+            body,
+        );
+        (config, Ok(verified))
+    }
+
+    /// The configuration, for a request refused before it was finished.
+    pub(crate) fn into_config(self) -> Arc<Config> {
+        self.config
+    }
+}
+
+/// The bytes a part other than the body stands for.
+fn signed_text<'a>(part: &'a Part, id: Option<&'a str>, sent_at: Option<&'a str>) -> &'a [u8] {
+    match part {
+        Part::Literal(text) => text.as_bytes(),
+        Part::Timestamp => sent_at.unwrap_or_default().as_bytes(),
+        Part::Id => id.unwrap_or_default().as_bytes(),
+        Part::Body => &[],
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}

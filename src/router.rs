@@ -43,8 +43,8 @@
 //!
 //! pub async fn run() -> Result<(), tower::BoxError> {
 //!     let events = EventRouter::new()
-//!         .on("issues.opened", issue_opened)?
-//!         .on("*", anything_else)?;
+//!         .on("issues.opened", issue_opened)
+//!         .on("*", anything_else);
 //!     let app = Router::new()
 //!         .route_service("/github", events)
 //!         .layer(VerifySignatureLayer::new(GitHub, ["secret"])?);
@@ -87,7 +87,7 @@ use http::{Request, StatusCode};
 use tower_service::Service;
 
 use crate::error::BoxError;
-use crate::pattern::{Pattern, PatternError, more_specific};
+use crate::pattern::{Pattern, more_specific};
 use crate::rejection::MissingVerified;
 use crate::verified::Verified;
 
@@ -115,18 +115,22 @@ impl EventRouter {
     /// Sends event types matching `pattern` to `service`, a tower service such as an axum
     /// `Router` or `HandlerService` (a handler with state: `handler.with_state(state)`).
     ///
-    /// # Errors
+    /// # Panics
     ///
-    /// [`PatternError`] when `pattern` is not a valid [`Pattern`].
-    pub fn on_service<S>(mut self, pattern: &str, service: S) -> Result<Self, PatternError>
+    /// When `pattern` is not a valid [`Pattern`], with the [`PatternError`](crate::PatternError)'s message, as
+    /// axum's `Router::route` panics on a bad path: routes are written in code, and a typo
+    /// should stop the program at start-up. Check patterns that come from configuration with
+    /// [`Pattern::new`] first.
+    #[track_caller]
+    pub fn on_service<S>(mut self, pattern: &str, service: S) -> Self
     where
         S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
         S::Response: IntoResponse,
         S::Future: Send + 'static,
     {
-        let pattern = Pattern::new(pattern)?;
+        let pattern = Pattern::new(pattern).unwrap_or_else(|error| panic!("{error}"));
         Arc::make_mut(&mut self.routes).push((pattern, Arc::new(ServiceRoute(service))));
-        Ok(self)
+        self
     }
 
     /// Sends deliveries no pattern matches, and those without an event type, to `service`.
@@ -151,15 +155,14 @@ impl EventRouter {
     ///
     /// let ok = service_fn(|_| async { Ok::<_, Infallible>("ok") });
     /// let router = EventRouter::new()
-    ///     .on_service("*", ok)?
-    ///     .on_service("order", ok)?
-    ///     .on_service("order.*", ok)?
-    ///     .on_service("order.completed", ok)?;
+    ///     .on_service("*", ok)
+    ///     .on_service("order", ok)
+    ///     .on_service("order.*", ok)
+    ///     .on_service("order.completed", ok);
     /// let chosen = |event: &str| router.pattern_for(event).map(|p| p.as_str().to_owned());
     /// assert_eq!(chosen("order.completed").as_deref(), Some("order.completed"));
     /// assert_eq!(chosen("order.item.added").as_deref(), Some("order"));
     /// assert_eq!(chosen("user.created").as_deref(), Some("*"));
-    /// # Ok::<(), tower_webhook::PatternError>(())
     /// ```
     pub fn pattern_for(&self, event_type: &str) -> Option<&Pattern> {
         self.entry_for(event_type).map(|(pattern, _)| pattern)
@@ -197,11 +200,12 @@ impl EventRouter {
     /// For a handler that needs state, use [`on_service`](Self::on_service) with
     /// `handler.with_state(state)`.
     ///
-    /// # Errors
+    /// # Panics
     ///
-    /// [`PatternError`] when `pattern` is not a valid [`Pattern`].
+    /// When `pattern` is not a valid [`Pattern`]; see [`on_service`](Self::on_service).
     #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-    pub fn on<H, T>(self, pattern: &str, handler: H) -> Result<Self, PatternError>
+    #[track_caller]
+    pub fn on<H, T>(self, pattern: &str, handler: H) -> Self
     where
         H: axum::handler::Handler<T, ()>,
         T: 'static,

@@ -26,9 +26,7 @@ async fn start() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (_reporter, health) = tonic_health::server::health_reporter();
-    let events = EventRouter::new()
-        .on_service("push", push.with_state(()))
-        .unwrap();
+    let events = EventRouter::new().on_service("push", push.with_state(()));
     let routes =
         Routes::from(axum::Router::new().route_service("/github", events)).add_service(health);
     let server = Server::builder()

@@ -93,7 +93,7 @@ pub enum VerifyError {
     },
     /// The delivery verified, but its id was already accepted inside its lifetime: a replay or
     /// a duplicate (409 unless the layer's
-    /// [`replay_status`](crate::VerifySignatureLayer::replay_status) says otherwise).
+    /// [`ReplayProtection::status`](crate::replay::ReplayProtection::status) says otherwise).
     #[error("this delivery was already received")]
     Replayed {
         /// The status the layer answers replays with.

@@ -382,6 +382,26 @@ pub(crate) fn sign_into<S: Scheme + ?Sized>(
     Ok(())
 }
 
+// Here rather than beside `SecretFormat`, so that secrets need not know schemes.
+impl crate::secret::SecretFormat {
+    /// The format a scheme's own provider uses: [`Whsec`](Self::Whsec) for Standard Webhooks
+    /// and Stripe, [`Hex`](Self::Hex) for the others.
+    ///
+    /// ```
+    /// use tower_webhook::scheme::{GitHub, StandardWebhooks};
+    /// use tower_webhook::SecretFormat;
+    ///
+    /// assert_eq!(SecretFormat::for_scheme(&StandardWebhooks), SecretFormat::Whsec);
+    /// assert_eq!(SecretFormat::for_scheme(&GitHub), SecretFormat::Hex);
+    /// ```
+    pub fn for_scheme(scheme: &dyn Scheme) -> Self {
+        match scheme.name() {
+            "standard-webhooks" | "stripe" => Self::Whsec,
+            _ => Self::Hex,
+        }
+    }
+}
+
 /// Every configured key turned into a verifying key by `scheme`, in order, with its name: the
 /// check both the verifying and the signing layer make when they are built. An error names the
 /// key by position and name, never by value.
@@ -500,5 +520,41 @@ pub(crate) fn require_timestamp(message: &Message<'_>, scheme: &str) -> Result<i
             scheme: scheme.to_owned(),
             field: "timestamp",
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretFormat;
+
+    #[cfg(feature = "sign")]
+    #[test]
+    fn generated_secrets_differ_and_work_with_every_scheme() {
+        let one = Secret::generate().unwrap();
+        let two = Secret::generate().unwrap();
+        assert_ne!(one.expose(), two.expose());
+        assert!(!format!("{one:?}").contains(&*String::from_utf8_lossy(one.expose())));
+        let schemes: [&dyn Scheme; 6] = [
+            &GitHub,
+            &Stripe,
+            &Slack,
+            &StandardWebhooks,
+            &Shopify,
+            &Generic,
+        ];
+        for scheme in schemes {
+            for format in [SecretFormat::Whsec, SecretFormat::Hex] {
+                if scheme.name() == "standard-webhooks" && format == SecretFormat::Hex {
+                    continue; // hex is not base64 of 32 bytes
+                }
+                let secret = Secret::generate_as(format).unwrap();
+                assert!(scheme.key(&secret).is_ok(), "{} {format:?}", scheme.name());
+            }
+            let own = Secret::generate_as(SecretFormat::for_scheme(scheme)).unwrap();
+            assert!(scheme.key(&own).is_ok(), "{}", scheme.name());
+        }
+        let key = StandardWebhooks.key(&one).unwrap();
+        assert_eq!(key.len(), 32);
     }
 }

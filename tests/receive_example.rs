@@ -6,15 +6,31 @@ mod app;
 #[path = "../examples/receive/options.rs"]
 mod options;
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use options::{Command, Options, SchemeName};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use options::{Command, KeyArg, Options, SchemeName};
+use serde::Deserialize;
 use tower::ServiceExt;
 use tower_webhook::Secret;
-use tower_webhook::scheme::{Message, Scheme, StandardWebhooks, Stripe};
+use tower_webhook::scheme::{Discord, Message, Scheme, StandardWebhooks, Stripe};
+
+fn secret(text: &str) -> KeyArg {
+    KeyArg::Secret(text.to_owned())
+}
+
+fn public(text: &str) -> KeyArg {
+    KeyArg::Public(text.to_owned())
+}
 
 fn parse(args: &[&str]) -> Result<Command, String> {
     options::parse(args.iter().map(|arg| (*arg).to_owned()))
@@ -31,7 +47,7 @@ fn run(args: &[&str]) -> Options {
 fn flags_parse_with_defaults() {
     let options = run(&["--scheme", "github", "--secret", "s"]);
     assert_eq!(options.scheme, SchemeName::GitHub);
-    assert_eq!(options.secrets, ["s"]);
+    assert_eq!(options.keys, [secret("s")]);
     assert_eq!(options.addr.to_string(), "127.0.0.1:3000");
     assert_eq!(
         (options.tolerance, options.now, options.max_body),
@@ -54,7 +70,7 @@ fn flags_parse_with_defaults() {
     ]);
     assert_eq!(options.scheme, SchemeName::StandardWebhooks);
     // Only the first `=` separates a flag from its value; base64 padding stays.
-    assert_eq!(options.secrets, ["whsec_a=b", "whsec_old=="]);
+    assert_eq!(options.keys, [secret("whsec_a=b"), secret("whsec_old==")]);
     assert_eq!(options.tolerance, Some(Duration::from_secs(60)));
     assert_eq!(options.now, Some(1_700_000_000));
     assert_eq!(options.max_body, Some(1024));
@@ -67,10 +83,44 @@ fn flags_parse_with_defaults() {
         ("slack", SchemeName::Slack),
         ("shopify", SchemeName::Shopify),
         ("generic", SchemeName::Generic),
+        ("discord", SchemeName::Discord),
+        ("sendgrid", SchemeName::SendGrid),
     ] {
         assert_eq!(run(&["--secret", "s", "--scheme", name]).scheme, scheme);
         assert_eq!(scheme.scheme().name(), name);
     }
+
+    // Both key flags repeat and mix; the keys keep command-line order, so that the number a
+    // verified delivery reports is a position on the command line.
+    let options = run(&[
+        "--public-key",
+        "whpk_new=",
+        "--scheme",
+        "standard-webhooks",
+        "--secret=whsec_a=b",
+        "--public-key=whpk_old==",
+    ]);
+    assert_eq!(
+        options.keys,
+        [
+            public("whpk_new="),
+            secret("whsec_a=b"),
+            public("whpk_old=="),
+        ]
+    );
+    assert_eq!(
+        options.keys.iter().map(KeyArg::flag).collect::<Vec<_>>(),
+        ["--public-key", "--secret", "--public-key"]
+    );
+    // A scheme and no key parses: whether the keys suit the scheme is the layer's call.
+    assert!(run(&["--scheme", "discord"]).keys.is_empty());
+    // What a failing test prints shows public keys but no secret.
+    let shown = format!("{options:?}");
+    assert!(
+        shown.contains("whpk_old==") && !shown.contains("whsec_a"),
+        "{shown}"
+    );
+
     assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
     assert!(matches!(
         parse(&["--scheme", "github", "-h"]),
@@ -82,10 +132,6 @@ fn flags_parse_with_defaults() {
 fn bad_flags_are_explained() {
     for (args, message) in [
         (&[][..], "`--scheme` is required"),
-        (
-            &["--scheme", "github"][..],
-            "at least one `--secret` is required",
-        ),
         (&["--secret", "s"][..], "`--scheme` is required"),
         (
             &["--scheme", "gitlab", "--secret", "s"][..],
@@ -94,6 +140,10 @@ fn bad_flags_are_explained() {
         (
             &["--scheme", "github", "--secret"][..],
             "`--secret` needs a value",
+        ),
+        (
+            &["--scheme", "discord", "--public-key"][..],
+            "`--public-key` needs a value",
         ),
         (
             &["--scheme", "github", "--verbose"][..],
@@ -120,7 +170,16 @@ fn bad_flags_are_explained() {
         let error = parse(args).unwrap_err();
         assert!(error.starts_with(message), "{args:?}: {error}");
     }
-    assert!(options::USAGE.contains("--scheme"));
+    for text in [
+        "--scheme",
+        "--public-key",
+        "discord",
+        "sendgrid",
+        "whpk_",
+        "--now",
+    ] {
+        assert!(options::USAGE.contains(text), "{text}");
+    }
 }
 
 async fn send(app: axum::Router, request: Request<Body>) -> (StatusCode, String) {
@@ -169,6 +228,7 @@ async fn the_receiver_answers_json_refusals_and_health() {
             "scheme": "stripe",
             "id": "evt_1",
             "key": 2,
+            "key_flag": "--secret",
             "bytes": body.len(),
             "event_type": "charge.succeeded"
         })
@@ -260,4 +320,454 @@ fn a_secret_the_scheme_refuses_is_reported_before_listening() {
         error.to_string(),
         "secret #1 is not base64 after the optional `whsec_` prefix"
     );
+}
+
+// RFC 8032 section 7.1, TEST 1: the Ed25519 key the Discord and Standard Webhooks `v1a`
+// deliveries below are signed with. Discord writes the public key as hex; Standard Webhooks
+// writes the same 32 bytes as `whsk_`/`whpk_` and base64.
+const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const RFC8032_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+const RFC8032_WHSK: &str = "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+const RFC8032_WHPK: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+// RFC 8032 TEST 2's public key: a valid Ed25519 key that did not sign anything here.
+const RFC8032_TEST2_PUBLIC: &str =
+    "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+
+/// Starts the receiver as `main` does, over a real socket: parse the flags, build the app,
+/// bind `--addr` and serve. Port 0, so that tests can run side by side.
+async fn start(args: &[&str]) -> SocketAddr {
+    let args = [args, &["--addr", "127.0.0.1:0"]].concat();
+    let options = run(&args);
+    let app = app::app(&options).unwrap_or_else(|error| panic!("{args:?}: {error}"));
+    let listener = tokio::net::TcpListener::bind(options.addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// POSTs `body` with `headers` to the receiver's /webhook over HTTP/1.1, as a sender would.
+async fn post(
+    addr: SocketAddr,
+    headers: HeaderMap,
+    body: impl Into<Bytes>,
+) -> (StatusCode, String) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut request = Request::post(format!("http://{addr}/webhook"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(body.into()))
+        .unwrap();
+    request.headers_mut().extend(headers);
+    let response = client.request(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+/// A published SendGrid Event Webhook vector.
+#[derive(Debug, Deserialize)]
+struct Vector {
+    name: String,
+    public_key: String,
+    /// The moment the vector was signed: the receiver's `--now`.
+    now: i64,
+    body: String,
+    headers: BTreeMap<String, String>,
+    expect: String,
+}
+
+impl Vector {
+    fn headers(&self) -> HeaderMap {
+        self.headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The entries with `"scheme": "sendgrid"` of the shared providers.json, as they are there
+/// (only the fields used here): SendGrid's own SDK tests, each cross-checked against
+/// sendgrid-python and @sendgrid/eventwebhook, and copies with one body byte changed.
+const SENDGRID_VECTORS: &str = r##"[
+ {
+  "name": "sendgrid-sdk-single-event",
+  "source": "sendgrid/sendgrid-python test/unit/test_eventwebhook.py (1dcc378); sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+  "now": 1600112502,
+  "body": "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"reason\":\"Bounced Address\",\"sg_event_id\":\"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA\",\"sg_message_id\":\"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0\",\"smtp-id\":\"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>\",\"timestamp\":1600112492}]\r\n",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1600112502"
+  },
+  "expect": "valid"
+ },
+ {
+  "name": "sendgrid-node-multi-event",
+  "source": "sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de) ('should verify a valid multi event signature')",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==",
+  "now": 1619651159,
+  "body": "[{\"email\":\"invalid@gmail.com\",\"event\":\"processed\",\"send_at\":0,\"sg_event_id\":\"cHJvY2Vzc2VkLTE5OTQyMTEyLXFOd0JMZ1BRUWpXNkRKdktRd1NBYnctMA\",\"sg_message_id\":\"qNwBLgPQQjW6DJvKQwSAbw.filterdrecv-canary-547b64655b-cw6zx-1-6089EA4A-56.0\",\"smtp-id\":\"<qNwBLgPQQjW6DJvKQwSAbw@ismtpd0178p1mdw1.sendgrid.net>\",\"timestamp\":1619651146},\r\n{\"email\":\"invalid@gmail.com\",\"event\":\"bounce\",\"ip\":\"167.89.101.76\",\"reason\":\"552 5.2.2 The email account that you tried to reach is over quota and inactive. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm c17si1130468pgv.34 - gsmtp\",\"sg_event_id\":\"Ym91bmNlLTAtMTk5NDIxMTItcU53QkxnUFFRalc2REp2S1F3U0Fidy0w\",\"sg_message_id\":\"qNwBLgPQQjW6DJvKQwSAbw.filterdrecv-canary-547b64655b-cw6zx-1-6089EA4A-56.0\",\"smtp-id\":\"<qNwBLgPQQjW6DJvKQwSAbw@ismtpd0178p1mdw1.sendgrid.net>\",\"status\":\"5.2.2\",\"timestamp\":1619651147,\"tls\":1,\"type\":\"blocked\"}]\r\n",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEYCIQC/I4o6vCgqRYrTljjoVWB/GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1619651159"
+  },
+  "expect": "valid"
+ },
+ {
+  "name": "sendgrid-node-2020",
+  "source": "sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js at 865f09d56cea849444cc95bb46f48359894f1456 (June 2020; replaced in Sept 2020)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
+  "now": 1588788367,
+  "body": "{\"category\":\"example_payload\",\"event\":\"test_event\",\"message_id\":\"message_id\"}",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1588788367"
+  },
+  "expect": "valid"
+ },
+ {
+  "name": "sendgrid-sdk-wrong-key",
+  "source": "sendgrid/sendgrid-python test/unit/test_eventwebhook.py (1dcc378) (test_verify_bad_key); sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7aNDthvj+y7GjUuFDb/R1NGe1OPzpA==",
+  "now": 1600112502,
+  "body": "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"reason\":\"Bounced Address\",\"sg_event_id\":\"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA\",\"sg_message_id\":\"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0\",\"smtp-id\":\"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>\",\"timestamp\":1600112492}]\r\n",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1600112502"
+  },
+  "expect": "invalid"
+ },
+ {
+  "name": "sendgrid-sdk-wrong-payload",
+  "source": "sendgrid/sendgrid-python test/unit/test_eventwebhook.py (1dcc378) (test_verify_bad_payload); sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+  "now": 1600112502,
+  "body": "payload",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1600112502"
+  },
+  "expect": "invalid"
+ },
+ {
+  "name": "sendgrid-sdk-wrong-signature",
+  "source": "sendgrid/sendgrid-python test/unit/test_eventwebhook.py (1dcc378) (test_verify_bad_signature); sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+  "now": 1600112502,
+  "body": "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"reason\":\"Bounced Address\",\"sg_event_id\":\"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA\",\"sg_message_id\":\"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0\",\"smtp-id\":\"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>\",\"timestamp\":1600112492}]\r\n",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH3j/0=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1600112502"
+  },
+  "expect": "invalid"
+ },
+ {
+  "name": "sendgrid-sdk-wrong-timestamp",
+  "source": "sendgrid/sendgrid-python test/unit/test_eventwebhook.py (1dcc378) (test_verify_bad_timestamp); sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+  "now": 1600112502,
+  "body": "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"reason\":\"Bounced Address\",\"sg_event_id\":\"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA\",\"sg_message_id\":\"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0\",\"smtp-id\":\"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>\",\"timestamp\":1600112492}]\r\n",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "timestamp"
+  },
+  "expect": "invalid"
+ },
+ {
+  "name": "sendgrid-sdk-single-event-tampered",
+  "source": "sendgrid/sendgrid-python test/unit/test_eventwebhook.py (1dcc378); sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+  "now": 1600112502,
+  "body": "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"reason\":\"Bounced Address\",\"sg_event_id\":\"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA\",\"sg_message_id\":\"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0\",\"smtp-id\":\"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>\",\"timestamp\":1600112493}]\r\n",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1600112502"
+  },
+  "expect": "invalid"
+ },
+ {
+  "name": "sendgrid-node-multi-event-tampered",
+  "source": "sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (15176de) ('should verify a valid multi event signature')",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==",
+  "now": 1619651159,
+  "body": "[{\"email\":\"invalid@gmail.com\",\"event\":\"processed\",\"send_at\":0,\"sg_event_id\":\"cHJvY2Vzc2VkLTE5OTQyMTEyLXFOd0JMZ1BRUWpXNkRKdktRd1NBYnctMA\",\"sg_message_id\":\"qNwBLgPQQjW6DJvKQwSAbw.filterdrecv-canary-547b64655b-cw6zx-1-6089EA4A-56.0\",\"smtp-id\":\"<qNwBLgPQQjW6DJvKQwSAbw@ismtpd0178p1mdw1.sendgrid.net>\",\"timestamp\":1619651146},\r\n{\"email\":\"invalid@gmail.com\",\"event\":\"bounce\",\"ip\":\"167.89.101.76\",\"reason\":\"552 5.2.2 The email account that you tried to reach is over quota and inactive. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm c17si1130468pgv.34 - gsmtp\",\"sg_event_id\":\"Ym91bmNlLTAtMTk5NDIxMTItcU53QkxnUFFRalc2REp2S1F3U0Fidy0w\",\"sg_message_id\":\"qNwBLgPQQjW6DJvKQwSAbw.filterdrecv-canary-547b64655b-cw6zx-1-6089EA4A-56.0\",\"smtp-id\":\"<qNwBLgPQQjW6DJvKQwSAbw@ismtpd0178p1mdw1.sendgrid.net>\",\"status\":\"5.2.2\",\"timestamp\":1619651147,\"tls\":1,\"type\":\"blockee\"}]\r\n",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEYCIQC/I4o6vCgqRYrTljjoVWB/GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1619651159"
+  },
+  "expect": "invalid"
+ },
+ {
+  "name": "sendgrid-node-2020-tampered",
+  "source": "sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js at 865f09d56cea849444cc95bb46f48359894f1456 (June 2020; replaced in Sept 2020)",
+  "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
+  "now": 1588788367,
+  "body": "{\"category\":\"example_payload\",\"event\":\"test_event\",\"message_id\":\"message_ie\"}",
+  "headers": {
+   "X-Twilio-Email-Event-Webhook-Signature": "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=",
+   "X-Twilio-Email-Event-Webhook-Timestamp": "1588788367"
+  },
+  "expect": "invalid"
+ }
+]"##;
+
+fn sendgrid_vectors() -> Vec<Vector> {
+    let vectors: Vec<Vector> = serde_json::from_str(SENDGRID_VECTORS).unwrap();
+    let valid = vectors.iter().filter(|v| v.expect == "valid").count();
+    assert_eq!(
+        (valid, vectors.len()),
+        (3, 10),
+        "the vectors were cut short"
+    );
+    vectors
+}
+
+#[tokio::test]
+async fn sendgrid_published_vectors_pass_through_the_receiver_over_http() {
+    for vector in sendgrid_vectors() {
+        let now = vector.now.to_string();
+        let addr = start(&[
+            "--scheme",
+            "sendgrid",
+            "--public-key",
+            &vector.public_key,
+            "--now",
+            &now,
+        ])
+        .await;
+        let (status, text) = post(addr, vector.headers(), vector.body.clone()).await;
+        let name = &vector.name;
+        match vector.expect.as_str() {
+            "valid" => {
+                assert_eq!(status, StatusCode::OK, "{name}: {text}");
+                let answer = json(&text);
+                assert_eq!(answer["scheme"], "sendgrid", "{name}");
+                assert_eq!(answer["key"], 1, "{name}");
+                assert_eq!(answer["key_flag"], "--public-key", "{name}");
+                assert_eq!(answer["bytes"], vector.body.len(), "{name}");
+            }
+            "invalid" => {
+                // A key, body or signature that does not match is 401; a timestamp that is
+                // not a number is 400. Neither reaches the handler.
+                let expected = if name.ends_with("wrong-timestamp") {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                assert_eq!(status, expected, "{name}: {text}");
+                if expected == StatusCode::UNAUTHORIZED {
+                    assert_eq!(text, "signature does not match", "{name}");
+                }
+            }
+            other => panic!("{name}: unknown expectation {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sendgrid_delivery_needs_now_and_accepts_a_pem_key() {
+    let vectors = sendgrid_vectors();
+    let single = vectors
+        .iter()
+        .find(|v| v.name == "sendgrid-sdk-single-event")
+        .unwrap();
+
+    // Without `--now` the clock is today's and the 2020 delivery is far too old: that is
+    // what the flag is for.
+    let addr = start(&["--scheme", "sendgrid", "--public-key", &single.public_key]).await;
+    let (status, text) = post(addr, single.headers(), single.body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    assert!(text.starts_with("timestamp is "), "{text}");
+    assert!(text.ends_with(" s old; at most 300 s is allowed"), "{text}");
+
+    // The same verification key as PEM, as `openssl ec -pubout` writes it; the single event's
+    // type and `sg_event_id` come back as the delivery's event type and id.
+    let lines: Vec<&str> = single
+        .public_key
+        .as_bytes()
+        .chunks(64)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    );
+    let now = single.now.to_string();
+    let addr = start(&["--scheme", "sendgrid", "--public-key", &pem, "--now", &now]).await;
+    let (status, text) = post(addr, single.headers(), single.body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer = json(&text);
+    assert_eq!(answer["event_type"], "dropped");
+    assert_eq!(
+        answer["id"],
+        "ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA"
+    );
+}
+
+#[tokio::test]
+async fn a_discord_delivery_verifies_with_the_application_public_key_over_http() {
+    let now = 1_700_000_000;
+    let now_text = now.to_string();
+    // Another key first, as after a rotation: the answer names the second one.
+    let addr = start(&[
+        "--scheme",
+        "discord",
+        "--public-key",
+        RFC8032_TEST2_PUBLIC,
+        "--public-key",
+        RFC8032_PUBLIC,
+        "--now",
+        &now_text,
+    ])
+    .await;
+    let body: &'static [u8] = br#"{"id":"1215406394432852028","type":1,"version":1}"#;
+    let headers = Discord
+        .sign(
+            &Secret::new(RFC8032_SEED),
+            &Message::new(body).timestamp(now),
+        )
+        .unwrap();
+
+    let (status, text) = post(addr, headers.clone(), body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        json(&text),
+        serde_json::json!({
+            "scheme": "discord",
+            "id": "1215406394432852028",
+            "key": 2,
+            "key_flag": "--public-key",
+            "bytes": body.len(),
+            "event_type": "ping"
+        })
+    );
+
+    // Discord probes endpoints with bad signatures and expects 401: a changed body is one.
+    let tampered: &'static [u8] = br#"{"id":"1215406394432852028","type":2,"version":1}"#;
+    let (status, text) = post(addr, headers.clone(), tampered).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::UNAUTHORIZED, "signature does not match")
+    );
+
+    // A receiver that has only the other key refuses the genuine delivery.
+    let other = start(&[
+        "--scheme",
+        "discord",
+        "--public-key",
+        RFC8032_TEST2_PUBLIC,
+        "--now",
+        &now_text,
+    ])
+    .await;
+    assert_eq!(post(other, headers, body).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn standard_webhooks_v1a_and_v1_verify_side_by_side_over_http() {
+    let now = 1_700_000_000;
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let addr = start(&[
+        "--scheme",
+        "standard-webhooks",
+        "--secret",
+        whsec,
+        "--public-key",
+        RFC8032_WHPK,
+        "--now",
+        &now.to_string(),
+    ])
+    .await;
+    let body: &'static [u8] = br#"{"type":"invoice.paid","data":{}}"#;
+    let signed = |secret: &str, id: &'static str| {
+        StandardWebhooks
+            .sign(
+                &Secret::new(secret),
+                &Message::new(body).id(id).timestamp(now),
+            )
+            .unwrap()
+    };
+
+    // A `whsk_` private key signs `v1a` (Ed25519); the `whpk_` key, given second, checks it.
+    let v1a = signed(RFC8032_WHSK, "msg_v1a");
+    assert!(
+        v1a["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .starts_with("v1a,")
+    );
+    let (status, text) = post(addr, v1a.clone(), body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer = json(&text);
+    assert_eq!(
+        (&answer["id"], &answer["key"], &answer["key_flag"]),
+        (&"msg_v1a".into(), &2.into(), &"--public-key".into())
+    );
+    assert_eq!(answer["event_type"], "invoice.paid");
+
+    // The HMAC `v1` of the same endpoint still verifies, with the first key.
+    let (status, text) = post(addr, signed(whsec, "msg_v1"), body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer = json(&text);
+    assert_eq!(
+        (&answer["key"], &answer["key_flag"]),
+        (&1.into(), &"--secret".into())
+    );
+
+    let (status, text) = post(addr, v1a, &b"{}"[..]).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::UNAUTHORIZED, "signature does not match")
+    );
+}
+
+#[test]
+fn keys_the_scheme_cannot_use_stop_the_receiver_with_the_layers_message() {
+    for (args, message) in [
+        (
+            &["--scheme", "discord"][..],
+            "no secrets: at least one is required",
+        ),
+        (
+            &["--scheme", "discord", "--secret", "a shared secret"][..],
+            "secret #1 is not an Ed25519 private key (64 hex digits, `whsk_` and base64, or \
+             PKCS#8 PEM)",
+        ),
+        (
+            &[
+                "--scheme",
+                "sendgrid",
+                "--secret",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ][..],
+            "secret #1 is not a P-256 private key (PKCS#8 as PEM or base64 DER)",
+        ),
+        (
+            &["--scheme", "sendgrid", "--public-key", RFC8032_PUBLIC][..],
+            "public key #1 is not a P-256 public key (SPKI as base64 DER or PEM)",
+        ),
+        (
+            &[
+                "--scheme",
+                "github",
+                "--secret",
+                "s",
+                "--public-key",
+                RFC8032_PUBLIC,
+            ][..],
+            "public key #2 cannot be used: this scheme verifies with shared secrets",
+        ),
+    ] {
+        let error = app::app(&run(args)).unwrap_err();
+        assert_eq!(error.to_string(), message, "{args:?}");
+    }
 }

@@ -1,10 +1,12 @@
 //! The receiver's routes: POST /webhook behind the layer, GET /health beside it.
 
+use std::sync::Arc;
+
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
 use tower_webhook::replay::MemoryReplayGuard;
-use tower_webhook::{ConfigError, Secrets, Verified, VerifyError, VerifySignatureLayer};
+use tower_webhook::{ConfigError, Verified, VerifyError, VerifySignatureLayer};
 
 use super::options::Options;
 
@@ -15,8 +17,11 @@ pub struct Accepted {
     pub scheme: String,
     /// The delivery id, when the scheme has one (unsigned for GitHub and Shopify).
     pub id: Option<String>,
-    /// Which `--secret` matched, counting from 1 in the order given.
+    /// Which key matched, counting from 1 over `--secret` and `--public-key` together, in
+    /// command-line order.
     pub key: usize,
+    /// The flag that gave that key: `--secret` or `--public-key`.
+    pub key_flag: &'static str,
     /// The body's length in bytes.
     pub bytes: usize,
     /// The event type the scheme reads (e.g. `issues.opened`), when there is one.
@@ -24,38 +29,49 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    pub fn from_verified(verified: &Verified) -> Self {
+    /// `flags` holds each configured key's flag, in the order the layer was given the keys.
+    pub fn from_verified(verified: &Verified, flags: &[&'static str]) -> Self {
+        let index = verified.key_index();
         Self {
             scheme: verified.scheme().to_owned(),
             id: verified.id().map(str::to_owned),
-            key: verified.key_index() + 1,
+            key: index + 1,
+            // The layer numbers the keys it was given, which are exactly `flags`' keys.
+            key_flag: flags.get(index).copied().unwrap_or("?"),
             bytes: verified.body().len(),
             event_type: verified.event_type().map(str::to_owned),
         }
     }
 }
 
-async fn webhook(Extension(verified): Extension<Verified>) -> Json<Accepted> {
-    let accepted = Accepted::from_verified(&verified);
+async fn webhook(
+    Extension(verified): Extension<Verified>,
+    Extension(flags): Extension<Arc<[&'static str]>>,
+) -> Json<Accepted> {
+    let accepted = Accepted::from_verified(&verified, &flags);
     println!(
-        "accepted: {} delivery {}, {} bytes, secret #{}",
+        "accepted: {} delivery {}, {} bytes, key #{} ({})",
         accepted.scheme,
         accepted.id.as_deref().unwrap_or("(no id)"),
         accepted.bytes,
-        accepted.key
+        accepted.key,
+        accepted.key_flag,
     );
     Json(accepted)
 }
 
 /// The receiver as the command line configured it.
+///
+/// # Errors
+///
+/// The layer's own [`ConfigError`] when the keys do not suit the scheme: none given, a
+/// secret where the scheme needs a public key (or a private key), a key in the wrong format.
 pub fn app(options: &Options) -> Result<Router, ConfigError> {
-    let secrets: Secrets = options.secrets.iter().map(String::as_str).collect();
-    let mut layer = VerifySignatureLayer::new(options.scheme.scheme(), secrets)?.on_reject(
-        |error: &VerifyError| {
+    let mut layer = VerifySignatureLayer::new(options.scheme.scheme(), options.secrets())?
+        .on_reject(|error: &VerifyError| {
             println!("refused: {} {error}", error.status().as_u16());
             error.to_response()
-        },
-    );
+        });
     if let Some(tolerance) = options.tolerance {
         layer = layer.tolerance(tolerance);
     }
@@ -72,8 +88,10 @@ pub fn app(options: &Options) -> Result<Router, ConfigError> {
         }
         layer = layer.replay_guard(guard);
     }
+    let flags: Arc<[&'static str]> = options.keys.iter().map(|key| key.flag()).collect();
     Ok(Router::new()
         .route("/webhook", post(webhook))
         .route_layer(layer)
+        .layer(Extension(flags))
         .route("/health", get(|| async { "ok" })))
 }

@@ -1,23 +1,40 @@
 //! The receiver's command line, parsed by hand.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_webhook::scheme::{Generic, GitHub, Scheme, Shopify, Slack, StandardWebhooks, Stripe};
+use tower_webhook::crypto::PublicKey;
+use tower_webhook::scheme::{
+    Discord, Generic, GitHub, Scheme, SendGrid, Shopify, Slack, StandardWebhooks, Stripe,
+};
+use tower_webhook::{Key, Secret, Secrets};
 
 pub const USAGE: &str = "\
-usage: cargo run --example receive -- --scheme <SCHEME> --secret S [--secret S2 ...]
+usage: cargo run --example receive -- --scheme <SCHEME> (--secret S | --public-key K) ...
                                       [--tolerance SECS] [--now UNIX_SECS]
                                       [--max-body BYTES] [--addr 127.0.0.1:PORT] [--replay]
 
   --scheme      github | stripe | slack | standard-webhooks | shopify | generic
+                | discord | sendgrid
   --secret      a signing secret, exactly as the provider shows it; repeat it for rotation
+                (for discord, sendgrid and standard-webhooks v1a: the private key, to check
+                deliveries you sign yourself)
+  --public-key  a public key, for the schemes signed with a key pair; repeat it for rotation:
+                  discord            64 hex digits (the application's public key)
+                  sendgrid           base64 SPKI DER (the verification key) or PEM
+                  standard-webhooks  whpk_ and base64 (v1a)
   --tolerance   how far a signed timestamp may be from now, in seconds (default 300)
   --now         verify as if the time were this (Unix seconds), to replay captured deliveries
   --max-body    the largest body accepted, in bytes (default 10485760)
   --addr        where to listen (default 127.0.0.1:3000)
   --replay      refuse a second delivery of an id already accepted (409), in memory
+
+--secret and --public-key may be mixed and repeated (standard-webhooks takes whsec_ secrets
+and whpk_ keys at once). Keys are numbered from 1 in the order they appear on the command
+line, whichever flag gave them; a verified delivery reports the number of the key that
+matched.
 
 POST /webhook answers 200 with JSON when the delivery verifies, and the refusal's status and
 reason otherwise. GET /health answers 200.";
@@ -26,12 +43,54 @@ reason otherwise. GET /health answers 200.";
 #[derive(Debug)]
 pub struct Options {
     pub scheme: SchemeName,
-    pub secrets: Vec<String>,
+    /// Every `--secret` and `--public-key`, in command-line order.
+    pub keys: Vec<KeyArg>,
     pub tolerance: Option<Duration>,
     pub now: Option<i64>,
     pub max_body: Option<usize>,
     pub addr: SocketAddr,
     pub replay: bool,
+}
+
+/// One key flag, as given.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeyArg {
+    Secret(String),
+    Public(String),
+}
+
+impl KeyArg {
+    /// The flag that gave it, for messages.
+    pub fn flag(&self) -> &'static str {
+        match self {
+            Self::Secret(_) => "--secret",
+            Self::Public(_) => "--public-key",
+        }
+    }
+
+    pub fn key(&self) -> Key {
+        match self {
+            Self::Secret(text) => Secret::new(text.as_str()).into(),
+            Self::Public(text) => PublicKey::new(text.as_str()).into(),
+        }
+    }
+}
+
+// Options are printed when a test fails; a secret (or a private key given as one) must not be.
+impl fmt::Debug for KeyArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(_) => f.write_str("Secret(***)"),
+            Self::Public(text) => f.debug_tuple("Public").field(text).finish(),
+        }
+    }
+}
+
+impl Options {
+    /// The keys in the order given, so that `Verified::key_index` is a position in `keys`.
+    pub fn secrets(&self) -> Secrets {
+        self.keys.iter().map(KeyArg::key).collect()
+    }
 }
 
 /// The schemes the receiver knows by name.
@@ -43,6 +102,8 @@ pub enum SchemeName {
     StandardWebhooks,
     Shopify,
     Generic,
+    Discord,
+    SendGrid,
 }
 
 impl SchemeName {
@@ -54,6 +115,8 @@ impl SchemeName {
             "standard-webhooks" => Self::StandardWebhooks,
             "shopify" => Self::Shopify,
             "generic" => Self::Generic,
+            "discord" => Self::Discord,
+            "sendgrid" => Self::SendGrid,
             _ => return None,
         })
     }
@@ -66,6 +129,8 @@ impl SchemeName {
             Self::StandardWebhooks => Arc::new(StandardWebhooks),
             Self::Shopify => Arc::new(Shopify),
             Self::Generic => Arc::new(Generic),
+            Self::Discord => Arc::new(Discord),
+            Self::SendGrid => Arc::new(SendGrid),
         }
     }
 }
@@ -79,9 +144,13 @@ pub enum Command {
 
 /// Parses the arguments after the program name. Flags take their value as the next argument
 /// or after `=` (`--scheme=github`).
+///
+/// Whether the keys suit the scheme (and whether there are any) is left to the layer, when
+/// the app is built: it knows which schemes take secrets and which take public keys, and its
+/// message names the key by position without showing it.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut scheme = None;
-    let mut secrets = Vec::new();
+    let mut keys = Vec::new();
     let mut tolerance = None;
     let mut now = None;
     let mut max_body = None;
@@ -106,6 +175,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         let known = [
             "--scheme",
             "--secret",
+            "--public-key",
             "--tolerance",
             "--now",
             "--max-body",
@@ -125,11 +195,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                 scheme = Some(SchemeName::parse(&value).ok_or_else(|| {
                     format!(
                         "unknown scheme `{value}`: expected github, stripe, slack, \
-                         standard-webhooks, shopify or generic"
+                         standard-webhooks, shopify, generic, discord or sendgrid"
                     )
                 })?);
             }
-            "--secret" => secrets.push(value),
+            "--secret" => keys.push(KeyArg::Secret(value)),
+            "--public-key" => keys.push(KeyArg::Public(value)),
             "--tolerance" => {
                 let seconds = value
                     .parse()
@@ -159,12 +230,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     }
 
     let scheme = scheme.ok_or("`--scheme` is required")?;
-    if secrets.is_empty() {
-        return Err("at least one `--secret` is required".to_owned());
-    }
     Ok(Command::Run(Options {
         scheme,
-        secrets,
+        keys,
         tolerance,
         now,
         max_body,

@@ -14,8 +14,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::{ResponseBody, VerifiedBody};
-use super::layer::Config;
-use super::verification::Verification;
+use super::verification::{Config, Verification};
 use crate::error::{BoxError, VerifyError};
 use crate::replay::GuardedCall;
 use crate::verified::Verified;

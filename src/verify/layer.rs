@@ -6,20 +6,14 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use bytes::Bytes;
-use http_body_util::Full;
-
 use super::service::VerifySignature;
-use crate::clock::{Clock, SystemClock};
-use crate::crypto::Keyring;
-use crate::error::{ConfigError, VerifyError};
+use super::verification::Config;
+use crate::clock::Clock;
+use crate::error::ConfigError;
 use crate::reject::OnReject;
 use crate::replay::ReplayProtection;
 use crate::scheme::Scheme;
 use crate::secret::Secrets;
-
-const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
-pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
 
 /// Verifies webhook signatures before requests reach the inner service.
 ///
@@ -121,89 +115,6 @@ impl fmt::Debug for VerifySignatureLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifySignatureLayer")
             .field("config", &self.config)
-            .finish()
-    }
-}
-
-/// Everything a layer knows, shared by its services behind one `Arc`.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) scheme: Arc<dyn Scheme>,
-    pub(crate) keyring: Keyring,
-    /// Where `{body}` stands in the scheme's signed content.
-    pub(crate) body_at: usize,
-    pub(crate) tolerance_seconds: u64,
-    pub(crate) max_body_size: usize,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) on_reject: Option<Arc<dyn OnReject>>,
-    pub(crate) replay: Option<ReplayProtection>,
-}
-
-impl Config {
-    fn new(scheme: Arc<dyn Scheme>, keys: &Secrets) -> Result<Self, ConfigError> {
-        let body_at = crate::scheme::body_position(scheme.as_ref())?;
-        let keys = crate::scheme::verifying_keys(scheme.as_ref(), keys)?;
-        Ok(Self {
-            scheme,
-            keyring: Keyring::new(keys),
-            body_at,
-            tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
-            max_body_size: DEFAULT_MAX_BODY_SIZE,
-            clock: Arc::new(SystemClock),
-            on_reject: None,
-            replay: None,
-        })
-    }
-
-    /// Refuses a timestamp further than the tolerance from now, either way (inclusive).
-    pub(crate) fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {
-        let tolerance = self.tolerance_seconds;
-        let age = i128::from(self.clock.unix_now()) - i128::from(timestamp);
-        let seconds = |n: i128| u64::try_from(n).unwrap_or(u64::MAX);
-        if age > i128::from(tolerance) {
-            Err(VerifyError::TimestampTooOld {
-                age_seconds: seconds(age),
-                tolerance_seconds: tolerance,
-            })
-        } else if -age > i128::from(tolerance) {
-            Err(VerifyError::TimestampTooNew {
-                ahead_seconds: seconds(-age),
-                tolerance_seconds: tolerance,
-            })
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The response for a refused request, with the error in its extensions.
-    pub(crate) fn reject(&self, error: VerifyError) -> http::Response<Full<Bytes>> {
-        #[cfg(feature = "tracing")]
-        tracing::info!(
-            target: "tower_webhook",
-            scheme = self.scheme.name(),
-            status = error.status().as_u16(),
-            reason = %error,
-            "webhook refused"
-        );
-        let mut response = match &self.on_reject {
-            Some(on_reject) => on_reject.on_reject(&error),
-            None => error.to_response(),
-        };
-        response.extensions_mut().insert(error);
-        response
-    }
-}
-
-// The settings, and each key's algorithm and name, never a key itself.
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("scheme", &self.scheme.name())
-            .field("keys", &self.keyring)
-            .field("tolerance_seconds", &self.tolerance_seconds)
-            .field("max_body_size", &self.max_body_size)
-            .field("on_reject", &self.on_reject.as_ref().map(|_| ".."))
-            .field("replay", &self.replay)
             .finish()
     }
 }

@@ -13,7 +13,7 @@ mod verification;
 
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
-#[cfg(feature = "sign")]
-pub(crate) use layer::DEFAULT_MAX_BODY_SIZE;
 pub use layer::VerifySignatureLayer;
 pub use service::VerifySignature;
+#[cfg(feature = "sign")]
+pub(crate) use verification::DEFAULT_MAX_BODY_SIZE;

@@ -10,8 +10,7 @@ use tower_service::Service;
 
 use super::body::{ResponseBody, VerifiedBody};
 use super::future::ResponseFuture;
-use super::layer::{Config, VerifySignatureLayer};
-use super::verification::Verification;
+use super::verification::{Config, Verification};
 use crate::error::{BoxError, ConfigError};
 use crate::scheme::Scheme;
 use crate::secret::Secrets;
@@ -31,32 +30,19 @@ pub struct VerifySignature<S> {
 }
 
 impl<S> VerifySignature<S> {
-    /// Wraps `inner` with a verifier for `scheme` and `secrets`.
+    /// Wraps `inner` with a verifier for `scheme` and `secrets`; the same as
+    /// [`VerifySignatureLayer`](super::VerifySignatureLayer) applied to `inner`.
     ///
     /// # Errors
     ///
-    /// As [`VerifySignatureLayer::new`].
+    /// As [`VerifySignatureLayer::new`](super::VerifySignatureLayer::new).
     pub fn new(
         inner: S,
         scheme: impl Scheme,
         secrets: impl Into<Secrets>,
     ) -> Result<Self, ConfigError> {
-        Ok(tower_layer::Layer::layer(
-            &VerifySignatureLayer::new(scheme, secrets)?,
-            inner,
-        ))
-    }
-
-    /// The layer, for use with `ServiceBuilder` or a router.
-    ///
-    /// # Errors
-    ///
-    /// As [`VerifySignatureLayer::new`].
-    pub fn layer(
-        scheme: impl Scheme,
-        secrets: impl Into<Secrets>,
-    ) -> Result<VerifySignatureLayer, ConfigError> {
-        VerifySignatureLayer::new(scheme, secrets)
+        let config = Config::new(Arc::new(scheme), &secrets.into())?;
+        Ok(Self::from_config(inner, Arc::new(config)))
     }
 
     pub(crate) fn from_config(inner: S, config: Arc<Config>) -> Self {

@@ -6,16 +6,18 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::event::{self, Text};
-use super::headers::{header_value, timestamped_signature};
-use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders, require_timestamp};
+use super::key_pair::{KeyPairShape, SIGNED_CONTENT};
+use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders};
 use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
 use crate::error::{InvalidSecret, SignError, VerifyError};
 use crate::secret::{Key, Secret};
 
-const SIGNATURE: HeaderName = HeaderName::from_static("x-signature-ed25519");
-const TIMESTAMP: HeaderName = HeaderName::from_static("x-signature-timestamp");
-
-const SIGNED_CONTENT: &[Part] = &[Part::Timestamp, Part::Body];
+const SHAPE: KeyPairShape = KeyPairShape {
+    timestamp: HeaderName::from_static("x-signature-timestamp"),
+    signature: HeaderName::from_static("x-signature-ed25519"),
+    algorithm: Algorithm::Ed25519,
+    encoding: Encoding::Hex,
+};
 
 /// [Discord](https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers):
 /// `X-Signature-Ed25519: <hex>` over `X-Signature-Timestamp` followed directly by the body,
@@ -59,18 +61,11 @@ impl Scheme for Discord {
     }
 
     fn algorithm(&self) -> Algorithm {
-        Algorithm::Ed25519
+        SHAPE.algorithm
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        timestamped_signature(
-            headers,
-            &TIMESTAMP,
-            &SIGNATURE,
-            "",
-            Algorithm::Ed25519,
-            Encoding::Hex,
-        )
+        SHAPE.parse(headers)
     }
 
     fn write_headers(
@@ -79,19 +74,15 @@ impl Scheme for Discord {
         message: &Message<'_>,
         signature: &Signature,
     ) -> Result<(), SignError> {
-        let timestamp = require_timestamp(message, self.name())?;
-        headers.insert(TIMESTAMP, timestamp.into());
-        let value = signature.encode(Encoding::Hex);
-        headers.insert(SIGNATURE, header_value(&SIGNATURE, &value)?);
-        Ok(())
+        SHAPE.write_headers(self.name(), headers, message, signature)
     }
 
     fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
-        key.key_pair(Algorithm::Ed25519)
+        SHAPE.verifying_key(key)
     }
 
     fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
-        SigningKey::private(Algorithm::Ed25519, secret.expose()).map_err(InvalidSecret::new)
+        SHAPE.signing_key(secret)
     }
 
     fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {

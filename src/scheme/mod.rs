@@ -48,6 +48,7 @@ mod event;
 mod generic;
 mod github;
 mod headers;
+mod key_pair;
 mod sendgrid;
 mod shopify;
 mod slack;

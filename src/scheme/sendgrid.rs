@@ -4,16 +4,18 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::event::{self, Text};
-use super::headers::{header_value, timestamped_signature};
-use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders, require_timestamp};
+use super::key_pair::{KeyPairShape, SIGNED_CONTENT};
+use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders};
 use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
 use crate::error::{InvalidSecret, SignError, VerifyError};
 use crate::secret::{Key, Secret};
 
-const SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-email-event-webhook-signature");
-const TIMESTAMP: HeaderName = HeaderName::from_static("x-twilio-email-event-webhook-timestamp");
-
-const SIGNED_CONTENT: &[Part] = &[Part::Timestamp, Part::Body];
+const SHAPE: KeyPairShape = KeyPairShape {
+    timestamp: HeaderName::from_static("x-twilio-email-event-webhook-timestamp"),
+    signature: HeaderName::from_static("x-twilio-email-event-webhook-signature"),
+    algorithm: Algorithm::EcdsaP256Sha256,
+    encoding: Encoding::Base64,
+};
 
 /// [SendGrid's signed Event Webhook](https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features):
 /// `X-Twilio-Email-Event-Webhook-Signature: <base64 DER>` (ECDSA P-256 with SHA-256) over
@@ -52,18 +54,11 @@ impl Scheme for SendGrid {
     }
 
     fn algorithm(&self) -> Algorithm {
-        Algorithm::EcdsaP256Sha256
+        SHAPE.algorithm
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        timestamped_signature(
-            headers,
-            &TIMESTAMP,
-            &SIGNATURE,
-            "",
-            Algorithm::EcdsaP256Sha256,
-            Encoding::Base64,
-        )
+        SHAPE.parse(headers)
     }
 
     fn write_headers(
@@ -72,19 +67,15 @@ impl Scheme for SendGrid {
         message: &Message<'_>,
         signature: &Signature,
     ) -> Result<(), SignError> {
-        let timestamp = require_timestamp(message, self.name())?;
-        headers.insert(TIMESTAMP, timestamp.into());
-        let value = signature.encode(Encoding::Base64);
-        headers.insert(SIGNATURE, header_value(&SIGNATURE, &value)?);
-        Ok(())
+        SHAPE.write_headers(self.name(), headers, message, signature)
     }
 
     fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
-        key.key_pair(Algorithm::EcdsaP256Sha256)
+        SHAPE.verifying_key(key)
     }
 
     fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
-        SigningKey::private(Algorithm::EcdsaP256Sha256, secret.expose()).map_err(InvalidSecret::new)
+        SHAPE.signing_key(secret)
     }
 
     fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {

@@ -8,9 +8,8 @@ use serde::Deserialize;
 use super::event::{self, Text};
 use super::key_pair::{KeyPairShape, SIGNED_CONTENT};
 use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders};
-use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
-use crate::error::{InvalidSecret, SignError, VerifyError};
-use crate::secret::{Key, Secret};
+use crate::crypto::{Algorithm, Encoding};
+use crate::error::{SignError, VerifyError};
 
 const SHAPE: KeyPairShape = KeyPairShape {
     timestamp: HeaderName::from_static("x-signature-timestamp"),
@@ -29,7 +28,7 @@ const SHAPE: KeyPairShape = KeyPairShape {
 /// event the event's own type in lower case (`application_authorized`); the id is the body's
 /// `id`.
 ///
-/// To sign (for tests of your endpoint), give a [`Secret`] holding the private key's 32-byte
+/// To sign (for tests of your endpoint), give a [`Secret`](crate::Secret) holding the private key's 32-byte
 /// seed in hex or base64, or a PKCS#8 PEM.
 ///
 /// # Example
@@ -75,14 +74,6 @@ impl Scheme for Discord {
         signature: &Signature,
     ) -> Result<(), SignError> {
         SHAPE.write_headers(self.name(), headers, message, signature)
-    }
-
-    fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
-        SHAPE.verifying_key(key)
-    }
-
-    fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
-        SHAPE.signing_key(secret)
     }
 
     fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {

@@ -5,9 +5,8 @@ use http::{HeaderMap, HeaderName};
 
 use super::headers::{header_value, timestamped_signature};
 use super::{Message, Part, Signature, SignedHeaders, require_timestamp};
-use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
-use crate::error::{InvalidSecret, SignError, VerifyError};
-use crate::secret::{Key, Secret};
+use crate::crypto::{Algorithm, Encoding};
+use crate::error::{SignError, VerifyError};
 
 pub(super) const SIGNED_CONTENT: &[Part] = &[Part::Timestamp, Part::Body];
 
@@ -49,14 +48,5 @@ impl KeyPairShape {
             header_value(&self.signature, &value)?,
         );
         Ok(())
-    }
-
-    /// A public key verifies; a secret holding the private key verifies as its public half.
-    pub(super) fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
-        key.key_pair(self.algorithm)
-    }
-
-    pub(super) fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
-        SigningKey::private(self.algorithm, secret.expose()).map_err(InvalidSecret::new)
     }
 }

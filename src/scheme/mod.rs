@@ -243,30 +243,39 @@ pub trait Scheme: Send + Sync + 'static {
 
     /// Turns a configured secret or public key into the key that checks signatures.
     ///
-    /// The default takes shared secrets only, through [`key`](Self::key), for
-    /// [`algorithm`](Self::algorithm).
+    /// The default follows [`algorithm`](Self::algorithm): for an HMAC, shared secrets only,
+    /// through [`key`](Self::key); for a key pair, a [`PublicKey`](crate::crypto::PublicKey),
+    /// or a secret holding the private key (see [`Key::key_pair`]).
     ///
     /// # Errors
     ///
     /// The key cannot be used with this scheme; the reason follows "secret #1 " or
     /// "public key #1 " in the message.
     fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
+        let algorithm = self.algorithm();
         match key {
-            Key::Secret(secret) => Ok(VerifyingKey::hmac(self.algorithm(), &self.key(secret)?)),
+            _ if !algorithm.is_hmac() => key.key_pair(algorithm),
+            Key::Secret(secret) => Ok(VerifyingKey::hmac(algorithm, &self.key(secret)?)),
             Key::Public(_) => Err(InvalidSecret::new(
                 "cannot be used: this scheme verifies with shared secrets",
             )),
         }
     }
 
-    /// Turns a configured secret into the key that signs. The default uses
-    /// [`key`](Self::key) for [`algorithm`](Self::algorithm).
+    /// Turns a configured secret into the key that signs. The default follows
+    /// [`algorithm`](Self::algorithm): an HMAC key from [`key`](Self::key), or the private key
+    /// the secret holds.
     ///
     /// # Errors
     ///
     /// The secret cannot be used to sign with this scheme.
     fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
-        Ok(SigningKey::hmac(self.algorithm(), &self.key(secret)?))
+        let algorithm = self.algorithm();
+        if algorithm.is_hmac() {
+            Ok(SigningKey::hmac(algorithm, &self.key(secret)?))
+        } else {
+            SigningKey::private(algorithm, secret.expose()).map_err(InvalidSecret::new)
+        }
     }
 
     /// Turns a configured secret into the HMAC key.

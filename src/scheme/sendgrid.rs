@@ -6,9 +6,8 @@ use serde::Deserialize;
 use super::event::{self, Text};
 use super::key_pair::{KeyPairShape, SIGNED_CONTENT};
 use super::{EventInfo, Message, Part, Scheme, Signature, SignedHeaders};
-use crate::crypto::{Algorithm, Encoding, SigningKey, VerifyingKey};
-use crate::error::{InvalidSecret, SignError, VerifyError};
-use crate::secret::{Key, Secret};
+use crate::crypto::{Algorithm, Encoding};
+use crate::error::{SignError, VerifyError};
 
 const SHAPE: KeyPairShape = KeyPairShape {
     timestamp: HeaderName::from_static("x-twilio-email-event-webhook-timestamp"),
@@ -25,7 +24,7 @@ const SHAPE: KeyPairShape = KeyPairShape {
 /// The body is a JSON array of events. The event type is their `event` when they all share
 /// it (`delivered`), and the id is `sg_event_id` when there is one event.
 ///
-/// To sign (for tests of your endpoint), give a [`Secret`] holding a P-256 private key as
+/// To sign (for tests of your endpoint), give a [`Secret`](crate::Secret) holding a P-256 private key as
 /// PKCS#8 (PEM or base64 DER).
 ///
 /// # Example
@@ -68,14 +67,6 @@ impl Scheme for SendGrid {
         signature: &Signature,
     ) -> Result<(), SignError> {
         SHAPE.write_headers(self.name(), headers, message, signature)
-    }
-
-    fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
-        SHAPE.verifying_key(key)
-    }
-
-    fn signing_key(&self, secret: &Secret) -> Result<SigningKey, InvalidSecret> {
-        SHAPE.signing_key(secret)
     }
 
     fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {

@@ -17,7 +17,7 @@ use crate::secret::Secrets;
 
 /// Verifies webhook signatures, then calls the inner service with the verified request.
 ///
-/// Made by [`VerifySignatureLayer`]; see the [crate docs](crate) for an example.
+/// Made by [`VerifySignatureLayer`](super::VerifySignatureLayer); see the [crate docs](crate) for an example.
 ///
 /// The inner service receives `Request<VerifiedBody>` carrying a
 /// [`Verified`](crate::Verified) extension. Refusals never reach it: they are answered here,

@@ -32,7 +32,7 @@ impl SecretFormat {
                 "whsec_{}",
                 base64::engine::general_purpose::STANDARD.encode(bytes)
             ),
-            Self::Hex => bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
+            Self::Hex => hex::encode(bytes),
         }
     }
 }

@@ -14,7 +14,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 use tower::{BoxError, ServiceBuilder, ServiceExt, service_fn};
-use tower_webhook::scheme::{Generic, StandardWebhooks};
+use tower_webhook::crypto::PublicKey;
+use tower_webhook::scheme::{Discord, Generic, SendGrid, StandardWebhooks};
 use tower_webhook::{VerifiedBody, VerifySignatureLayer};
 
 const SECRET: &str = "a long random secret";
@@ -346,4 +347,189 @@ async fn sign_prints_headers_a_verifier_accepts() {
     *request.headers_mut() = headers;
     let response = verifier.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+// RFC 8032 section 7.1, TEST 1: Discord signs with the seed and publishes the public key as
+// hex; Standard Webhooks writes the same two keys as `whsk_`/`whpk_` and base64.
+const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const RFC8032_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+const RFC8032_WHSK: &str = "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+const RFC8032_WHPK: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+// RFC 8032 TEST 2's seed: a valid Ed25519 key that is not the receiver's.
+const RFC8032_TEST2_SEED: &str = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
+// A P-256 key pair made with openssl for these tests alone (PKCS#8 and SPKI, base64 DER), the
+// forms SendGrid's signing side and its verification key take.
+const P256_PRIVATE: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYXwOgkjXQg/8J9dhQmog71YZMmmDwF52UEYKOgOu6nmhRANCAATNH1OSZBK4ehGk+7vp4fqua1BFqH9wRK781vOFd9DEPm71IuEspM5uE35lrgfDGIbWPcr/SYv/fieqfYf1JQo2";
+const P256_PUBLIC: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEzR9TkmQSuHoRpPu76eH6rmtQRah/cESu/NbzhXfQxD5u9SLhLKTObhN+Za4HwxiG1j3K/0mL/34nqn2H9SUKNg==";
+
+/// `/discord`, `/sendgrid` and `/v1a`, each behind a verifier that holds only a public key, so
+/// that a 200 proves the CLI signed with the matching private key (and, for `/v1a`, signed
+/// `v1a`: the verifier has no HMAC secret for a `v1` signature to match).
+async fn key_pair_receiver() -> SocketAddr {
+    let ok = || post(|| async { StatusCode::OK });
+    let router = Router::new()
+        .route("/discord", ok())
+        .route_layer(VerifySignatureLayer::new(Discord, PublicKey::new(RFC8032_PUBLIC)).unwrap())
+        .merge(
+            Router::new().route("/sendgrid", ok()).route_layer(
+                VerifySignatureLayer::new(SendGrid, PublicKey::new(P256_PUBLIC)).unwrap(),
+            ),
+        )
+        .merge(Router::new().route("/v1a", ok()).route_layer(
+            VerifySignatureLayer::new(StandardWebhooks, PublicKey::new(RFC8032_WHPK)).unwrap(),
+        ));
+    support::serve(router).await
+}
+
+fn send_discord(addr: SocketAddr, secret: &str) -> Vec<String> {
+    args(&[
+        "send",
+        &format!("http://{addr}/discord"),
+        "--scheme",
+        "discord",
+        "--secret",
+        secret,
+        "--payload",
+        r#"{"id":"1215406394432852028","type":1}"#,
+        "--retries",
+        "0",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_signs_discord_with_the_private_key_and_the_public_key_verifies() {
+    let addr = key_pair_receiver().await;
+    let output = webhook(send_discord(addr, RFC8032_SEED)).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("200 OK after 1 attempt"),
+        "{}",
+        stdout(&output)
+    );
+
+    // Another application's private key: the receiver's public key refuses it.
+    let output = webhook(send_discord(addr, RFC8032_TEST2_SEED)).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("401 Unauthorized"), "{message}");
+    assert!(message.contains("signature does not match"), "{message}");
+
+    // A shared secret is no Ed25519 key: refused before anything is sent, without echoing it.
+    let output = webhook(send_discord(addr, SECRET)).await;
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("secret #1 is not an Ed25519 private key"),
+        "{message}"
+    );
+    assert!(!message.contains(SECRET), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_takes_a_pem_private_key_after_an_equals_sign() {
+    let addr = key_pair_receiver().await;
+    // The same P-256 key as PEM, as openssl writes it. It begins with dashes, so it goes after
+    // `=` (a separate argument would read as a flag).
+    let lines: Vec<&str> = P256_PRIVATE
+        .as_bytes()
+        .chunks(64)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let output = webhook(args(&[
+        "send",
+        &format!("http://{addr}/sendgrid"),
+        "--scheme",
+        "sendgrid",
+        &format!("--secret={pem}"),
+        "--payload",
+        r#"[{"event":"open"}]"#,
+        "--retries",
+        "0",
+    ]))
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("200 OK after 1 attempt"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_signs_sendgrid_and_standard_webhooks_v1a_with_private_keys() {
+    let addr = key_pair_receiver().await;
+    let entry = |path: &str, scheme: &str, secret: &str, payload: &str| {
+        format!(
+            r#"{{"url": "http://{addr}/{path}", "scheme": "{scheme}", "secret": "{secret}", "payload": {payload}}}"#
+        )
+    };
+    let mut entries = vec![
+        entry(
+            "sendgrid",
+            "sendgrid",
+            P256_PRIVATE,
+            r#"[{"event": "delivered", "sg_event_id": "ZGVsaXZlcmVk"}]"#,
+        ),
+        entry(
+            "v1a",
+            "standard-webhooks",
+            RFC8032_WHSK,
+            r#"{"type": "invoice.paid"}"#,
+        ),
+        entry("discord", "discord", RFC8032_SEED, r#"{"type": 1}"#),
+    ];
+    let file = temp_file("batch-key-pairs.json", &format!("[{}]", entries.join(",")));
+    let output = webhook(args(&["batch", file.to_str().unwrap(), "--retries", "0"])).await;
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("3 delivered, 0 failed"),
+        "{}",
+        stdout(&output)
+    );
+
+    // The public key where the private one belongs: the whole batch is refused before
+    // anything is sent, with the entry named.
+    entries.push(entry("sendgrid", "sendgrid", P256_PUBLIC, "[]"));
+    let file = temp_file(
+        "batch-key-pairs-bad.json",
+        &format!("[{}]", entries.join(",")),
+    );
+    let output = webhook(args(&["batch", file.to_str().unwrap(), "--retries", "0"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("delivery #4: secret #1 is not a P-256 private key"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_help_names_the_key_pair_schemes_and_secret_new_refuses_them() {
+    let output = webhook(args(&["send", "--help"])).await;
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for text in ["discord", "sendgrid", "whsk_", "private key"] {
+        assert!(help.contains(text), "{text}: {help}");
+    }
+
+    for scheme in ["discord", "sendgrid"] {
+        let output = webhook(args(&["secret", "new", "--scheme", scheme])).await;
+        assert_eq!(output.status.code(), Some(2), "{scheme}");
+        assert!(stdout(&output).is_empty(), "{scheme}: {}", stdout(&output));
+        assert!(
+            stderr(&output).contains(&format!("{scheme} signs with a key pair")),
+            "{}",
+            stderr(&output)
+        );
+    }
 }

@@ -22,7 +22,8 @@ pub(crate) struct BatchArgs {
     /// The scheme for entries that do not name one.
     #[arg(long, value_enum)]
     scheme: Option<SchemeName>,
-    /// The secret for entries that do not give one.
+    /// The secret for entries that do not give one (for discord and sendgrid, the private
+    /// key; for standard-webhooks, a whsk_ private key signs v1a).
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     secret: Option<String>,
     #[command(flatten)]

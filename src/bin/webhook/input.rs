@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Uri;
-use tower_webhook::scheme::{Generic, GitHub, Scheme, Shopify, Slack, StandardWebhooks, Stripe};
+use tower_webhook::scheme::{
+    Discord, Generic, GitHub, Scheme, SendGrid, Shopify, Slack, StandardWebhooks, Stripe,
+};
 
 use crate::Failure;
 
@@ -18,13 +20,21 @@ pub(crate) enum SchemeName {
     Stripe,
     /// Slack: X-Slack-Signature v0=… over `v0:{ts}:{body}`.
     Slack,
-    /// Standard Webhooks (Svix): webhook-signature v1,… over `{id}.{ts}.{body}`.
+    /// Standard Webhooks (Svix): webhook-signature over `{id}.{ts}.{body}`; v1,… (HMAC) with
+    /// a whsec_ secret, v1a,… (Ed25519) with a whsk_ private key.
     #[value(alias = "standard", alias = "svix")]
     StandardWebhooks,
     /// Shopify: X-Shopify-Hmac-Sha256 over the body.
     Shopify,
     /// Generic: X-Webhook-Signature sha256=… over `{ts}.{body}`.
     Generic,
+    /// Discord: X-Signature-Ed25519 over `{ts}{body}`; the secret is the Ed25519 private key
+    /// (its 32-byte seed as 64 hex digits, or PKCS#8 PEM).
+    Discord,
+    /// SendGrid: X-Twilio-Email-Event-Webhook-Signature (ECDSA P-256) over `{ts}{body}`; the
+    /// secret is the P-256 private key (PKCS#8, as PEM or base64 DER).
+    #[value(name = "sendgrid")]
+    SendGrid,
 }
 
 impl SchemeName {
@@ -36,13 +46,22 @@ impl SchemeName {
             Self::StandardWebhooks => Arc::new(StandardWebhooks),
             Self::Shopify => Arc::new(Shopify),
             Self::Generic => Arc::new(Generic),
+            Self::Discord => Arc::new(Discord),
+            Self::SendGrid => Arc::new(SendGrid),
         }
+    }
+
+    /// Whether the scheme signs with a private key (whose public half the receiver holds)
+    /// rather than a secret both sides share.
+    pub(crate) fn signs_with_key_pair(self) -> bool {
+        matches!(self, Self::Discord | Self::SendGrid)
     }
 
     pub(crate) fn parse(name: &str) -> Result<Self, String> {
         <Self as clap::ValueEnum>::from_str(name, true).map_err(|_| {
             format!(
-                "unknown scheme `{name}` (known: github, stripe, slack, standard-webhooks, shopify, generic)"
+                "unknown scheme `{name}` (known: github, stripe, slack, standard-webhooks, \
+                 shopify, generic, discord, sendgrid)"
             )
         })
     }

@@ -31,8 +31,7 @@ pub(crate) struct SendArgs {
     /// The signature scheme.
     #[arg(long, value_enum)]
     scheme: SchemeName,
-    /// The secret to sign with.
-    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, help = crate::SECRET_HELP)]
     secret: String,
     /// The payload, as JSON text.
     #[arg(

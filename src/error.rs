@@ -205,8 +205,8 @@ impl InvalidSecret {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No secret was given.
-    #[error("no secrets: at least one is required")]
+    /// No key was given.
+    #[error("no keys: at least one secret or public key is required")]
     NoSecrets,
     /// A secret cannot be used with the scheme.
     #[error("secret {which} {reason}")]

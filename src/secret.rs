@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::crypto::{Algorithm, PublicKey, SigningKey, VerifyingKey};
+use crate::crypto::{Algorithm, PublicKey, VerifyingKey};
 use crate::error::InvalidSecret;
 
 mod generate;
@@ -119,20 +119,22 @@ impl Key {
         }
     }
 
-    /// The key that checks `algorithm`'s signatures for a key-pair scheme: a public key as it
-    /// is, or a secret holding the private key as that key's public half (so one configuration
-    /// can test both ends).
+    /// The public key that checks `algorithm`'s signatures, for a scheme signed with a key pair.
     ///
     /// # Errors
     ///
-    /// The key is not in a format `algorithm` takes.
+    /// The key is not in a format `algorithm` takes, or it is a [`Secret`]: a plain string
+    /// becomes a secret, and a provider's public key read as a private one would verify
+    /// nothing, so it is refused with a pointer to [`PublicKey`].
     pub fn key_pair(&self, algorithm: Algorithm) -> Result<VerifyingKey, InvalidSecret> {
         match self {
-            Self::Public(public) => VerifyingKey::public(algorithm, public),
-            Self::Secret(secret) => SigningKey::private(algorithm, secret.expose())
-                .map(|private| private.verifying_key()),
+            Self::Public(public) => {
+                VerifyingKey::public(algorithm, public).map_err(InvalidSecret::new)
+            }
+            Self::Secret(_) => Err(InvalidSecret::new(
+                "is a secret, but this scheme verifies with a public key: give it as a `PublicKey`",
+            )),
         }
-        .map_err(InvalidSecret::new)
     }
 }
 

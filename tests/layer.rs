@@ -805,7 +805,7 @@ fn config_errors_say_which_secret_and_what_is_wrong_but_not_its_value() {
         (
             Box::new(GitHub),
             Secrets::new(),
-            "no secrets: at least one is required",
+            "no keys: at least one secret or public key is required",
             "",
         ),
         (

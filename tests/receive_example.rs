@@ -620,12 +620,12 @@ fn keys_the_scheme_cannot_use_stop_the_receiver_with_the_layers_message() {
     for (args, message) in [
         (
             &["--scheme", "discord"][..],
-            "no secrets: at least one is required",
+            "no keys: at least one secret or public key is required",
         ),
         (
             &["--scheme", "discord", "--secret", "a shared secret"][..],
-            "secret #1 is not an Ed25519 private key (64 hex digits, `whsk_` and base64, or \
-             PKCS#8 PEM)",
+            "secret #1 is a secret, but this scheme verifies with a public key: give it as a \
+             `PublicKey`",
         ),
         (
             &[
@@ -634,7 +634,8 @@ fn keys_the_scheme_cannot_use_stop_the_receiver_with_the_layers_message() {
                 "--secret",
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             ][..],
-            "secret #1 is not a P-256 private key (PKCS#8 as PEM or base64 DER)",
+            "secret #1 is a secret, but this scheme verifies with a public key: give it as a \
+             `PublicKey`",
         ),
         (
             &["--scheme", "sendgrid", "--public-key", RFC8032_PUBLIC][..],

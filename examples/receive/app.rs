@@ -65,7 +65,7 @@ async fn webhook(
 /// # Errors
 ///
 /// The layer's own [`ConfigError`] when the keys do not suit the scheme: none given, a
-/// secret where the scheme needs a public key (or a private key), a key in the wrong format.
+/// secret where the scheme needs a public key, a key in the wrong format.
 pub fn app(options: &Options) -> Result<Router, ConfigError> {
     let mut layer = VerifySignatureLayer::new(options.scheme.scheme(), options.secrets())?
         .on_reject(|error: &VerifyError| {

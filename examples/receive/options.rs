@@ -19,8 +19,6 @@ usage: cargo run --example receive -- --scheme <SCHEME> (--secret S | --public-k
   --scheme      github | stripe | slack | standard-webhooks | shopify | generic
                 | discord | sendgrid
   --secret      a signing secret, exactly as the provider shows it; repeat it for rotation
-                (for discord, sendgrid and standard-webhooks v1a: the private key, to check
-                deliveries you sign yourself)
   --public-key  a public key, for the schemes signed with a key pair; repeat it for rotation:
                   discord            64 hex digits (the application's public key)
                   sendgrid           base64 SPKI DER (the verification key) or PEM

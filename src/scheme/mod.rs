@@ -244,8 +244,7 @@ pub trait Scheme: Send + Sync + 'static {
     /// Turns a configured secret or public key into the key that checks signatures.
     ///
     /// The default follows [`algorithm`](Self::algorithm): for an HMAC, shared secrets only,
-    /// through [`key`](Self::key); for a key pair, a [`PublicKey`](crate::crypto::PublicKey),
-    /// or a secret holding the private key (see [`Key::key_pair`]).
+    /// through [`key`](Self::key); for a key pair, public keys only (see [`Key::key_pair`]).
     ///
     /// # Errors
     ///

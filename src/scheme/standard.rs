@@ -153,12 +153,14 @@ impl Scheme for StandardWebhooks {
         Ok(())
     }
 
-    /// A `whsec_` secret checks `v1` signatures; a `whsk_` secret (a private key) or a
+    /// A `whsec_` secret checks `v1` signatures; a `whpk_`
     /// [`PublicKey`](crate::crypto::PublicKey) checks `v1a` ones.
     fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
         match key {
             Key::Secret(secret) if secret.expose().starts_with(b"whsk_") => {
-                Ok(self.signing_key(secret)?.verifying_key())
+                Err(InvalidSecret::new(
+                    "is a private key (`whsk_`): verify with its public key (`whpk_`), as a `PublicKey`",
+                ))
             }
             Key::Secret(secret) => Ok(VerifyingKey::hmac(
                 Algorithm::HmacSha256,

@@ -14,7 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::crypto::SigningKey;
 use crate::error::InvalidSecret;
 use crate::error::{ConfigError, SignError};
-use crate::scheme::{Message, Scheme, key_error, sign_into, verifying_keys};
+use crate::scheme::{Message, Scheme, key_error, sign_into};
 use crate::secret::{Key, Secrets};
 use crate::verify::DEFAULT_MAX_BODY_SIZE;
 
@@ -60,17 +60,19 @@ impl SignRequestLayer {
     /// ```
     pub fn new(scheme: impl Scheme, secrets: impl Into<Secrets>) -> Result<Self, ConfigError> {
         crate::scheme::body_position(&scheme)?;
-        // Every key is checked as the verifying side would; the first one signs.
+        // Every key is checked as a signing key; the first one signs.
         let secrets = secrets.into();
-        verifying_keys(&scheme, &secrets)?;
-        let first = secrets.iter().next().ok_or(ConfigError::NoSecrets)?;
-        let key = match first {
-            Key::Secret(secret) => scheme.signing_key(secret),
-            Key::Public(_) => Err(InvalidSecret::new(
-                "cannot sign: give the private key, as a secret",
-            )),
-        }
-        .map_err(|reason| key_error(0, first, reason))?;
+        let mut keys = secrets.iter().enumerate().map(|(index, key)| {
+            match key {
+                Key::Secret(secret) => scheme.signing_key(secret),
+                Key::Public(_) => Err(InvalidSecret::new(
+                    "cannot sign: give the private key, as a secret",
+                )),
+            }
+            .map_err(|reason| key_error(index, key, reason))
+        });
+        let key = keys.next().ok_or(ConfigError::NoSecrets)??;
+        keys.try_for_each(|key| key.map(drop))?;
         let id_header = scheme.id_header().cloned();
         Ok(Self {
             config: Arc::new(SignConfig {

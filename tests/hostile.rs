@@ -853,3 +853,49 @@ async fn refusals_and_debug_output_never_show_the_secret_or_the_expected_signatu
         }
     }
 }
+
+#[tokio::test]
+async fn forged_ed25519_lists_are_bounded() {
+    use tower_webhook::crypto::PublicKey;
+    // Each Ed25519 signature costs a pass over the body per public key: a forged list may hold
+    // at most MAX_SIGNATURES entries, and a repeated entry is checked once.
+    let public = PublicKey::new("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    let layer = || {
+        VerifySignatureLayer::new(StandardWebhooks, public.clone())
+            .unwrap()
+            .clock(|| NOW)
+    };
+    let headers = |entries: Vec<String>| {
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", HeaderValue::from_static("msg_1"));
+        headers.insert("webhook-timestamp", HeaderValue::from(NOW));
+        headers.insert(
+            "webhook-signature",
+            HeaderValue::from_str(&entries.join(" ")).unwrap(),
+        );
+        headers
+    };
+    // Distinct forged signatures with a canonical scalar (`s` = 0..n), so each is checked.
+    let forged = |n: u8| {
+        let mut bytes = [0u8; 64];
+        bytes[0] = n;
+        format!("v1a,{}", Encoding::Base64.encode(&bytes))
+    };
+    let full_list: Vec<String> = (0..MAX_SIGNATURES as u8).map(forged).collect();
+    let outcome = send(layer(), headers(full_list.clone()), full(BODY)).await;
+    assert_eq!(outcome.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(outcome.calls, 0);
+
+    let mut too_long = full_list;
+    too_long.push(forged(MAX_SIGNATURES as u8));
+    let polled = Arc::new(AtomicUsize::new(0));
+    let outcome = send(layer(), headers(too_long), unread_body(&polled)).await;
+    assert_eq!(outcome.status, StatusCode::BAD_REQUEST);
+    assert!(outcome.reason().contains("too many signatures"));
+    assert_eq!((outcome.calls, polled.load(Ordering::SeqCst)), (0, 0));
+
+    // One entry repeated past the limit still counts as that many entries.
+    let repeated = vec![forged(1); MAX_SIGNATURES + 1];
+    let outcome = send(layer(), headers(repeated), unread_body(&polled)).await;
+    assert_eq!(outcome.status, StatusCode::BAD_REQUEST);
+}

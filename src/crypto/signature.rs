@@ -2,16 +2,20 @@
 
 use std::fmt;
 
+use subtle::ConstantTimeEq;
+
 use super::{Algorithm, Encoding};
 
-/// The most signatures one request may carry; more are refused with 400. Several keys each
-/// check every signature of their algorithm, so this bounds the work a forged request causes.
-pub const MAX_SIGNATURES: usize = 16;
+/// The most signatures one request may carry; more are refused with 400. Each public key runs
+/// one Ed25519 verification over the whole body per signature of its algorithm, so this bounds
+/// the work a forged request can cause.
+pub const MAX_SIGNATURES: usize = 8;
 
 /// One signature: its algorithm and its bytes.
 ///
 /// `Debug` prints the algorithm and the length only: a signature is not secret, but it is noise
-/// in logs.
+/// in logs. Equality is constant-time (`subtle`), since a signature is often compared with a
+/// tag computed from a secret.
 ///
 /// # Example
 ///
@@ -24,7 +28,7 @@ pub const MAX_SIGNATURES: usize = 16;
 /// // Too short for HMAC-SHA256.
 /// assert!(Signature::decode(Algorithm::HmacSha256, Encoding::Hex, "00").is_none());
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Signature {
     algorithm: Algorithm,
     // Inline, so that reading a signature allocates nothing: every algorithm here fits.
@@ -75,9 +79,9 @@ impl Signature {
             (HmacSha1, Base64) => "the signature is not base64 of 20 bytes",
             (HmacSha512, Hex) => "the signature is not 128 hex digits",
             (Ed25519, Hex) => "the signature is not 128 hex digits (64 bytes)",
-            (HmacSha512 | Ed25519, _) => "the signature is not base64 of 64 bytes",
-            (EcdsaP256Sha256, _) => "the signature is not a base64 DER ECDSA signature",
             (_, Base64Url) => "the signature is not base64url of the right length",
+            (HmacSha512 | Ed25519, _) => "the signature is not base64 of 64 bytes",
+            (EcdsaP256Sha256, _) => "the signature is not an encoded DER ECDSA signature",
         }
     }
 
@@ -96,6 +100,21 @@ impl Signature {
         encoding.encode(self.as_bytes())
     }
 }
+
+impl ConstantTimeEq for Signature {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        let same_algorithm = u8::from(self.algorithm == other.algorithm).ct_eq(&1);
+        same_algorithm & self.as_bytes().ct_eq(other.as_bytes())
+    }
+}
+
+impl PartialEq for Signature {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for Signature {}
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -125,12 +144,17 @@ impl Signatures {
         }
     }
 
-    /// Adds a signature, or hands it back when there are already [`MAX_SIGNATURES`].
+    /// Adds a signature, or hands it back when there are already [`MAX_SIGNATURES`]. A
+    /// signature the list already holds is not added again: checking it twice would only
+    /// double the work.
     ///
     /// # Errors
     ///
     /// The signature, when the list is full.
     pub fn push(&mut self, signature: Signature) -> Result<(), Signature> {
+        if self.list.contains(&signature) {
+            return Ok(());
+        }
         if self.list.len() == MAX_SIGNATURES {
             return Err(signature);
         }

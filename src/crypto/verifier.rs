@@ -17,7 +17,9 @@ use super::{Algorithm, Keyring, Signature, Signatures};
 pub(crate) struct Verifier {
     hmacs: Vec<(usize, HmacState)>,
     ed25519: Vec<(usize, ed25519_dalek::StreamVerifier)>,
-    ecdsa: Option<Sha256>,
+    ecdsa_keys: Vec<(usize, p256::ecdsa::VerifyingKey)>,
+    /// One hash for every ECDSA key, when there is one.
+    ecdsa_hash: Option<Sha256>,
     signatures: Signatures,
 }
 
@@ -40,7 +42,8 @@ impl Verifier {
         let mut verifier = Self {
             hmacs: Vec::new(),
             ed25519: Vec::new(),
-            ecdsa: None,
+            ecdsa_keys: Vec::new(),
+            ecdsa_hash: None,
             signatures: Signatures::new(),
         };
         for (index, key) in keyring.keys().enumerate() {
@@ -66,14 +69,16 @@ impl Verifier {
                         }
                     }
                 }
-                KeyKind::EcdsaP256(_) if has(Algorithm::EcdsaP256Sha256) => {
-                    verifier.ecdsa.get_or_insert_with(Sha256::new);
+                KeyKind::EcdsaP256(public) if has(Algorithm::EcdsaP256Sha256) => {
+                    verifier.ecdsa_keys.push((index, *public));
+                    verifier.ecdsa_hash.get_or_insert_with(Sha256::new);
                 }
                 _ => {}
             }
         }
-        let idle =
-            verifier.hmacs.is_empty() && verifier.ed25519.is_empty() && verifier.ecdsa.is_none();
+        let idle = verifier.hmacs.is_empty()
+            && verifier.ed25519.is_empty()
+            && verifier.ecdsa_keys.is_empty();
         verifier.signatures = signatures;
         (!idle).then_some(verifier)
     }
@@ -90,29 +95,20 @@ impl Verifier {
         for (_, stream) in &mut self.ed25519 {
             stream.update(bytes);
         }
-        if let Some(hash) = &mut self.ecdsa {
+        if let Some(hash) = &mut self.ecdsa_hash {
             hash.update(bytes);
         }
     }
 
     /// The position of the first key that signed the bytes, if any did.
-    pub(crate) fn finish(self, keyring: &Keyring) -> Option<usize> {
-        let Self {
-            hmacs,
-            ed25519,
-            ecdsa,
-            signatures,
-        } = self;
+    pub(crate) fn finish(self) -> Option<usize> {
         let of = |algorithm| {
-            signatures
+            self.signatures
                 .as_slice()
                 .iter()
                 .filter(move |signature| signature.algorithm() == algorithm)
         };
-        let mut matched = None;
-        let mut note =
-            |index: usize| matched = Some(matched.map_or(index, |m: usize| m.min(index)));
-        for (index, state) in hmacs {
+        let hmacs = self.hmacs.into_iter().filter_map(|(index, state)| {
             let hit = match state {
                 HmacState::Sha1(mac) => {
                     any_equal(&mac.finalize().into_bytes(), of(Algorithm::HmacSha1))
@@ -124,31 +120,23 @@ impl Verifier {
                     any_equal(&mac.finalize().into_bytes(), of(Algorithm::HmacSha512))
                 }
             };
-            if hit {
-                note(index);
-            }
-        }
-        for (index, stream) in ed25519 {
-            if stream.finalize_and_verify().is_ok() {
-                note(index);
-            }
-        }
-        if let Some(hash) = ecdsa {
-            let digest = hash.finalize();
-            for (index, key) in keyring.keys().enumerate() {
-                let KeyKind::EcdsaP256(public) = &key.kind else {
-                    continue;
-                };
-                let signed = of(Algorithm::EcdsaP256Sha256).any(|signature| {
-                    p256::ecdsa::Signature::from_der(signature.as_bytes())
-                        .is_ok_and(|signature| public.verify_prehash(&digest, &signature).is_ok())
-                });
-                if signed {
-                    note(index);
-                }
-            }
-        }
-        matched
+            hit.then_some(index)
+        });
+        let ed25519 = self
+            .ed25519
+            .into_iter()
+            .filter_map(|(index, stream)| stream.finalize_and_verify().is_ok().then_some(index));
+        let digest = self.ecdsa_hash.map(Sha256::finalize).unwrap_or_default();
+        let ecdsa = self.ecdsa_keys.iter().filter_map(|(index, public)| {
+            let signed = of(Algorithm::EcdsaP256Sha256).any(|signature| {
+                // Decoded once already when the header was read: well-formed DER.
+                p256::ecdsa::Signature::from_der(signature.as_bytes())
+                    .is_ok_and(|signature| public.verify_prehash(&digest, &signature).is_ok())
+            });
+            signed.then_some(*index)
+        });
+        // `min` runs every check, whatever the others found; the first key that matched wins.
+        hmacs.chain(ed25519).chain(ecdsa).min()
     }
 }
 

@@ -196,7 +196,9 @@ impl List {
         let mut undecodable = None;
         for entry in value.split(self.separator) {
             let entry = entry.trim_matches(' ');
-            if entry.is_empty() {
+            // Runs of spaces separate a space-separated list; any other empty entry is a
+            // malformed list (Stripe's `t=1,,v1=…`).
+            if entry.is_empty() && self.separator == ' ' {
                 continue;
             }
             let Some((key, encoded)) = entry.split_once(self.pair) else {
@@ -275,4 +277,75 @@ pub(crate) fn header_value(name: &HeaderName, value: &str) -> Result<HeaderValue
         .ok_or_else(|| SignError::InvalidHeaderValue {
             header: name.clone(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_digits_only() {
+        let header = HeaderName::from_static("x-ts");
+        let reason = |raw| match Timestamp::parse(raw, &header) {
+            Err(VerifyError::InvalidTimestamp { reason, .. }) => reason,
+            other => panic!("{raw:?}: {other:?}"),
+        };
+        assert_eq!(reason(""), "empty");
+        for raw in ["+1", "-1", " 1", "1 ", "1.5", "1e3", "٣"] {
+            assert_eq!(reason(raw), "not a whole number of seconds", "{raw:?}");
+        }
+        assert_eq!(reason("9223372036854775808"), "out of range");
+        let max = Timestamp::parse("9223372036854775807", &header).unwrap();
+        assert_eq!(max.unix_seconds(), i64::MAX);
+        // Leading zeros are digits, and the text is kept as sent: it is what gets signed.
+        let padded = Timestamp::parse("0001700000000", &header).unwrap();
+        assert_eq!(
+            (padded.raw(), padded.unix_seconds()),
+            ("0001700000000", 1_700_000_000)
+        );
+    }
+
+    #[test]
+    fn empty_entries_are_malformed_except_between_spaces() {
+        let name = HeaderName::from_static("x-sig");
+        let versions = [Version {
+            tag: "v1",
+            algorithm: Algorithm::HmacSha256,
+            encoding: Encoding::Hex,
+        }];
+        let tag = "ab".repeat(32);
+        let comma = List {
+            separator: ',',
+            pair: '=',
+            shape: "key=value",
+        };
+        for value in [
+            format!("v1={tag},"),
+            format!(",v1={tag}"),
+            format!("v1={tag},,v1={tag}"),
+        ] {
+            let read = comma.read(&value, &name, &versions, |_, _| Ok(false));
+            assert!(
+                matches!(
+                    read,
+                    Err(VerifyError::MalformedHeader {
+                        reason: "key=value",
+                        ..
+                    })
+                ),
+                "{value}"
+            );
+        }
+        let space = List {
+            separator: ' ',
+            pair: '=',
+            shape: "key=value",
+        };
+        let value = format!("  v1={tag}   v1={tag} ");
+        let read = space
+            .read(&value, &name, &versions, |_, _| Ok(false))
+            .unwrap();
+        // The same signature twice is kept once.
+        assert_eq!(read.require(&name).unwrap().len(), 1);
+    }
 }

@@ -183,9 +183,15 @@ impl Scheme for StandardWebhooks {
     fn key(&self, secret: &Secret) -> Result<Zeroizing<Vec<u8>>, InvalidSecret> {
         check_plain_secret(secret)?;
         let text = secret.expose();
-        if text.starts_with(b"v1,") {
+        if text.starts_with(b"v1,") || text.starts_with(b"v1a,") {
             return Err(InvalidSecret::new(
                 "starts with `v1,`: that is a signature, not a secret",
+            ));
+        }
+        // Read as a shared secret, a public key would let anyone who has it forge `v1`.
+        if text.starts_with(b"whpk_") {
+            return Err(InvalidSecret::new(
+                "is a public key (`whpk_`): give it as a `PublicKey`, which checks `v1a`",
             ));
         }
         let encoded = text.strip_prefix(b"whsec_").unwrap_or(text);

@@ -50,6 +50,14 @@ pub enum VerifyError {
         /// The header.
         header: HeaderName,
     },
+    /// The scheme signs a timestamp or an id that its parser did not read from the request
+    /// (400). Only a [`Scheme`](crate::scheme::Scheme) implemented outside this crate can get
+    /// here; the verifier refuses rather than sign an empty stand-in.
+    #[error("the scheme signs a {part} that the request does not carry")]
+    MissingSignedPart {
+        /// `"timestamp"` or `"id"`.
+        part: &'static str,
+    },
     /// No signature matches any configured secret (401).
     #[error("signature does not match")]
     SignatureMismatch,
@@ -119,6 +127,7 @@ impl VerifyError {
             Self::MissingHeader { .. }
             | Self::MalformedHeader { .. }
             | Self::InvalidTimestamp { .. }
+            | Self::MissingSignedPart { .. }
             | Self::BodyRead { .. } => StatusCode::BAD_REQUEST,
             Self::NoSupportedSignature { .. }
             | Self::SignatureMismatch
@@ -230,6 +239,14 @@ pub enum ConfigError {
         /// The template as given.
         template: String,
         /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A scheme is configured with an algorithm it cannot use.
+    #[error("{algorithm} cannot be used here: {reason}")]
+    UnsupportedAlgorithm {
+        /// The algorithm's name.
+        algorithm: String,
+        /// Why not.
         reason: &'static str,
     },
     /// A custom scheme's signature prefix holds bytes no header value may carry.

@@ -126,6 +126,9 @@ pub mod sign;
 mod verified;
 mod verify;
 
+/// The largest body the verifying and the signing layers buffer unless told otherwise.
+const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
+
 pub use clock::{Clock, SystemClock};
 pub use error::{BoxError, ConfigError, InvalidSecret, SignError, VerifyError};
 pub use extract::WebhookEvent;

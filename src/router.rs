@@ -128,7 +128,11 @@ impl EventRouter {
         S::Response: IntoResponse,
         S::Future: Send + 'static,
     {
-        let pattern = Pattern::new(pattern).unwrap_or_else(|error| panic!("{error}"));
+        // A `match`, not a closure: `#[track_caller]` does not reach into closures.
+        let pattern = match Pattern::new(pattern) {
+            Ok(pattern) => pattern,
+            Err(error) => panic!("{error}"),
+        };
         Arc::make_mut(&mut self.routes).push((pattern, Arc::new(ServiceRoute(service))));
         self
     }

@@ -1162,3 +1162,37 @@ async fn a_request_refused_on_its_headers_costs_no_clone_of_the_inner_service() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_scheme_that_signs_a_part_it_did_not_read_is_refused() {
+    use tower_webhook::scheme::Part;
+    // GitHub's parser reads no timestamp; a scheme signing `{timestamp}.{body}` on top of it
+    // must not verify with an empty stand-in (and no window at all).
+    let scheme = SignsContent(vec![Part::Timestamp, Part::Literal(".".into()), Part::Body]);
+    let layer = VerifySignatureLayer::new(scheme, "secret").unwrap();
+    let signed = GitHub
+        .sign(
+            &Secret::new("secret"),
+            &Message::new(format!(".{}", String::from_utf8_lossy(BODY)).as_bytes()),
+        )
+        .unwrap();
+    let error = assert_refused(&layer, request(&signed, BODY), 400, &["secret"]).await;
+    assert!(
+        matches!(error, VerifyError::MissingSignedPart { part: "timestamp" }),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_standard_webhooks_public_key_given_as_a_secret_is_refused() {
+    // Read as a shared secret, the public key would let anyone who has it forge `v1`.
+    let error = VerifySignatureLayer::new(
+        StandardWebhooks,
+        "whpk_Gv2kkKhjnlT4WwHCZ2pE8rKMgDwMMhmjLZXqYXXr3sA=",
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "secret #1 is a public key (`whpk_`): give it as a `PublicKey`, which checks `v1a`"
+    );
+}

@@ -287,3 +287,29 @@ mod handlers {
         assert_eq!(text(response).await, (StatusCode::OK, "ignored".to_owned()));
     }
 }
+
+#[test]
+fn an_invalid_pattern_panics_at_the_callers_line() {
+    // As axum's `Router::route`: the panic points at the registration, not into the crate.
+    let location = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = location.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Other tests of this binary may panic meanwhile; only this pattern's panic counts.
+        let message = info.payload().downcast_ref::<String>();
+        if message.is_some_and(|message| message.contains("a..b")) {
+            *seen.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
+        }
+    }));
+    let line = line!() + 1;
+    let outcome = std::panic::catch_unwind(|| EventRouter::new().on_service("a..b", answer("x")));
+    std::panic::set_hook(previous);
+    assert!(outcome.is_err());
+    let (file, at) = location
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the hook saw the panic");
+    assert!(file.ends_with("tests/router.rs"), "{file}");
+    assert_eq!(at, line);
+}

@@ -173,15 +173,10 @@ impl CustomScheme {
     /// # Ok::<(), tower_webhook::SignError>(())
     /// ```
     ///
-    /// # Panics
-    ///
-    /// When `algorithm` is not an HMAC: a custom scheme signs with a shared secret.
+    /// A custom scheme signs with a shared secret: an algorithm that is not an HMAC is refused
+    /// when the layer is built ([`ConfigError::UnsupportedAlgorithm`]).
     #[must_use]
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
-        assert!(
-            algorithm.is_hmac(),
-            "a custom scheme signs with an HMAC, not {algorithm}"
-        );
         self.algorithm = algorithm;
         self
     }
@@ -285,8 +280,13 @@ impl Scheme for CustomScheme {
                 _ => {}
             }
         }
-        // The verifier decodes a well-formed value straight from the header's bytes; a prefix
-        // outside visible ASCII would let bytes through that no header value may carry. The
+        if !self.algorithm.is_hmac() {
+            return Err(ConfigError::UnsupportedAlgorithm {
+                algorithm: self.algorithm.to_string(),
+                reason: "a custom scheme signs with a shared secret, so with an HMAC",
+            });
+        }
+        // A prefix outside visible ASCII could never be read back from a header value: the
         // same rule as for the values the signing side writes.
         if header_value(&self.signature_header, &self.signature_prefix).is_err() {
             return Err(ConfigError::InvalidSignaturePrefix {

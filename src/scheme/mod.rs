@@ -236,7 +236,9 @@ pub trait Scheme: Send + Sync + 'static {
         signature: &Signature,
     ) -> Result<(), SignError>;
 
-    /// The algorithm a shared secret signs with (default HMAC-SHA256).
+    /// The algorithm the scheme's keys sign with (default HMAC-SHA256); the default
+    /// [`verifying_key`](Self::verifying_key) and [`signing_key`](Self::signing_key) follow it.
+    /// A scheme with two (Standard Webhooks' `v1` and `v1a`) overrides those instead.
     fn algorithm(&self) -> Algorithm {
         Algorithm::HmacSha256
     }
@@ -320,8 +322,9 @@ pub trait Scheme: Send + Sync + 'static {
     /// verified delivery. `header` is the value of [`event_header`](Self::event_header);
     /// `payload` is the JSON document the delivery carries (see [`payload`](Self::payload)).
     ///
-    /// [`Verified`](crate::Verified) calls it on first use, at most once per request, never on
-    /// the layer's path. Implementations read only the fields they need.
+    /// [`Verified`](crate::Verified) calls it on first use, at most once per request: never
+    /// while verifying, and after it only when asked (a handler, or a replay guard keying on an
+    /// id from the body). Implementations read only the fields they need.
     fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
         let _ = (header, payload);
         EventInfo::new()
@@ -362,16 +365,20 @@ pub(crate) fn sign_into<S: Scheme + ?Sized>(
     headers: &mut HeaderMap,
 ) -> Result<(), SignError> {
     body_position(scheme).map_err(SignError::Config)?;
+    let content = scheme.signed_content();
+    let id = match content.contains(&Part::Id) {
+        true => Some(require_id(message, scheme.name())?),
+        false => None,
+    };
+    let timestamp = match content.contains(&Part::Timestamp) {
+        true => Some(require_timestamp(message, scheme.name())?.to_string()),
+        false => None,
+    };
     let mut signed = Vec::with_capacity(message.body.len() + 64);
-    for part in scheme.signed_content() {
+    for part in content {
         match part {
             Part::Body => signed.extend_from_slice(message.body),
-            Part::Literal(text) => signed.extend_from_slice(text.as_bytes()),
-            Part::Id => signed.extend_from_slice(require_id(message, scheme.name())?.as_bytes()),
-            Part::Timestamp => {
-                let timestamp = require_timestamp(message, scheme.name())?;
-                signed.extend_from_slice(timestamp.to_string().as_bytes());
-            }
+            part => signed.extend_from_slice(part_bytes(part, id, timestamp.as_deref())),
         }
     }
     let signature = key.sign(&signed);
@@ -441,6 +448,20 @@ pub(crate) fn key_error(index: usize, key: &Key, reason: InvalidSecret) -> Confi
     match key {
         Key::Secret(_) => ConfigError::InvalidSecret { which, reason },
         Key::Public(_) => ConfigError::InvalidPublicKey { which, reason },
+    }
+}
+
+/// The bytes a part other than the body stands for, on both the signing and the verifying side.
+pub(crate) fn part_bytes<'a>(
+    part: &'a Part,
+    id: Option<&'a str>,
+    timestamp: Option<&'a str>,
+) -> &'a [u8] {
+    match part {
+        Part::Literal(text) => text.as_bytes(),
+        Part::Timestamp => timestamp.unwrap_or_default().as_bytes(),
+        Part::Id => id.unwrap_or_default().as_bytes(),
+        Part::Body => &[],
     }
 }
 

@@ -10,13 +10,13 @@ use tower_layer::Layer;
 use super::error::SignRequestError;
 use super::id::{DeliveryId, EventType};
 use super::service::SignRequest;
+use crate::DEFAULT_MAX_BODY_SIZE;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::SigningKey;
 use crate::error::InvalidSecret;
 use crate::error::{ConfigError, SignError};
 use crate::scheme::{Message, Scheme, key_error, sign_into};
 use crate::secret::{Key, Secrets};
-use crate::verify::DEFAULT_MAX_BODY_SIZE;
 
 /// Signs outgoing requests with a webhook scheme, for any HTTP client that is a tower
 /// `Service<Request<Full<Bytes>>>` (hyper-util's legacy client, or your own).

@@ -15,5 +15,3 @@ pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::VerifySignatureLayer;
 pub use service::VerifySignature;
-#[cfg(feature = "sign")]
-pub(crate) use verification::DEFAULT_MAX_BODY_SIZE;

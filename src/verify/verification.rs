@@ -8,25 +8,26 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::HeaderMap;
 use http_body_util::Full;
 
+use crate::DEFAULT_MAX_BODY_SIZE;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{Keyring, Verifier};
 use crate::error::{ConfigError, VerifyError};
 use crate::reject::OnReject;
 use crate::replay::ReplayProtection;
-use crate::scheme::{Part, Scheme, SignedHeaders};
+use crate::scheme::{Part, Scheme, SignedHeaders, part_bytes};
 use crate::secret::Secrets;
 use crate::verified::{Claims, Verified};
 
 const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
-pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
 
 /// Everything a layer knows, shared by its services behind one `Arc`.
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) scheme: Arc<dyn Scheme>,
     pub(crate) keyring: Keyring,
-    /// Where `{body}` stands in the scheme's signed content.
-    pub(crate) body_at: usize,
+    /// The scheme's signed content before and after `{body}`, split once, here.
+    before_body: Box<[Part]>,
+    after_body: Box<[Part]>,
     pub(crate) tolerance_seconds: u64,
     pub(crate) max_body_size: usize,
     pub(crate) clock: Arc<dyn Clock>,
@@ -37,17 +38,24 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn new(scheme: Arc<dyn Scheme>, keys: &Secrets) -> Result<Self, ConfigError> {
         let body_at = crate::scheme::body_position(scheme.as_ref())?;
+        let content = scheme.signed_content();
+        let (before_body, after_body) = (content[..body_at].into(), content[body_at + 1..].into());
         let keys = crate::scheme::verifying_keys(scheme.as_ref(), keys)?;
         Ok(Self {
             scheme,
             keyring: Keyring::new(keys),
-            body_at,
+            before_body,
+            after_body,
             tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             clock: Arc::new(SystemClock),
             on_reject: None,
             replay: None,
         })
+    }
+
+    fn signs(&self, part: &Part) -> bool {
+        self.before_body.contains(part) || self.after_body.contains(part)
     }
 
     /// Refuses a timestamp further than the tolerance from now, either way (inclusive).
@@ -143,6 +151,14 @@ impl Verification {
             event_header,
             ..
         } = scheme.parse(headers)?;
+        // A scheme that signs a part must have read it: signing an empty stand-in would verify
+        // without the part, and a missing timestamp would skip the window.
+        if config.signs(&Part::Timestamp) && timestamp.is_none() {
+            return Err(VerifyError::MissingSignedPart { part: "timestamp" });
+        }
+        if config.signs(&Part::Id) && id.is_none() {
+            return Err(VerifyError::MissingSignedPart { part: "id" });
+        }
         if let Some(timestamp) = &timestamp {
             config.check_window(timestamp.unix_seconds())?;
         }
@@ -159,12 +175,13 @@ impl Verification {
             .verifier(signatures)
             .ok_or(VerifyError::SignatureMismatch)?;
 
-        let content = scheme.signed_content();
-        let (before, after) = (&content[..config.body_at], &content[config.body_at + 1..]);
         let sent_at = timestamp.map(|timestamp| timestamp.raw());
-        let text = |part| signed_text(part, id, sent_at);
-        before.iter().for_each(|part| verifier.update(text(part)));
-        let suffix = after.iter().flat_map(text).copied().collect();
+        let text = |part| part_bytes(part, id, sent_at);
+        config
+            .before_body
+            .iter()
+            .for_each(|part| verifier.update(text(part)));
+        let suffix = config.after_body.iter().flat_map(text).copied().collect();
 
         let event_header = event_header
             .or_else(|| headers.get(scheme.event_header()?))
@@ -239,7 +256,7 @@ impl Verification {
             ..
         } = self;
         verifier.update(&suffix);
-        let Some(key_index) = verifier.finish(&config.keyring) else {
+        let Some(key_index) = verifier.finish() else {
             return (config, Err(VerifyError::SignatureMismatch));
         };
         let body = match body {
@@ -263,16 +280,6 @@ impl Verification {
     }
 }
 
-/// The bytes a part other than the body stands for.
-fn signed_text<'a>(part: &'a Part, id: Option<&'a str>, sent_at: Option<&'a str>) -> &'a [u8] {
-    match part {
-        Part::Literal(text) => text.as_bytes(),
-        Part::Timestamp => sent_at.unwrap_or_default().as_bytes(),
-        Part::Id => id.unwrap_or_default().as_bytes(),
-        Part::Body => &[],
-    }
-}
-
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)?
@@ -280,4 +287,70 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheme::{GitHub, Message, StandardWebhooks};
+    use crate::secret::Secret;
+
+    fn config(scheme: impl Scheme, secret: &str) -> Arc<Config> {
+        Arc::new(Config::new(Arc::new(scheme), &Secrets::from(secret)).unwrap())
+    }
+
+    #[test]
+    fn a_declared_length_reserves_little_before_the_bytes_arrive() {
+        let config = config(GitHub, "secret");
+        let mut headers = GitHub
+            .sign(&Secret::new("secret"), &Message::new(b"ab"))
+            .unwrap();
+        headers.insert("content-length", DEFAULT_MAX_BODY_SIZE.into());
+        let mut verification = Verification::begin(&config, &headers, None).unwrap();
+        verification.update(Bytes::from_static(b"a")).unwrap();
+        verification.update(Bytes::from_static(b"b")).unwrap();
+        match &verification.body {
+            Collected::Many(buffer) => {
+                assert_eq!(&buffer[..], b"ab");
+                assert!(
+                    buffer.capacity() <= MAX_PREALLOCATION,
+                    "{}",
+                    buffer.capacity()
+                );
+            }
+            _ => panic!("two chunks are collected into one buffer"),
+        }
+        assert!(verification.finish().1.is_ok());
+    }
+
+    #[test]
+    fn short_and_long_ids_verify_and_a_changed_id_does_not() {
+        let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        let config = config(StandardWebhooks, secret);
+        let now = config.clock.unix_now();
+        let body = b"{\"type\":\"ping\"}";
+        for length in [1, 36, 47, 48, 49, 100, 300, 4000] {
+            let id = "i".repeat(length);
+            let message = Message::new(body).id(&id).timestamp(now);
+            let headers = StandardWebhooks
+                .sign(&Secret::new(secret), &message)
+                .unwrap();
+            let mut verification = Verification::begin(&config, &headers, None).unwrap();
+            verification.update(Bytes::from_static(body)).unwrap();
+            let (_, verified) = verification.finish();
+            assert_eq!(verified.unwrap().id(), Some(id.as_str()), "{length}");
+
+            // The same signature under an id one byte shorter must not verify.
+            let mut headers = headers;
+            headers.insert("webhook-id", id[1..].parse().unwrap());
+            match Verification::begin(&config, &headers, None) {
+                Ok(mut verification) => {
+                    verification.update(Bytes::from_static(body)).unwrap();
+                    assert!(verification.finish().1.is_err(), "{length}");
+                }
+                // An empty id is refused on its headers.
+                Err(error) => assert_eq!(length, 1, "{error}"),
+            }
+        }
+    }
 }

@@ -1196,3 +1196,53 @@ fn a_standard_webhooks_public_key_given_as_a_secret_is_refused() {
         "secret #1 is a public key (`whpk_`): give it as a `PublicKey`, which checks `v1a`"
     );
 }
+
+/// Slack's scheme, but writing a timestamp one second off the one it signed.
+struct WritesAnotherTimestamp;
+
+impl Scheme for WritesAnotherTimestamp {
+    fn name(&self) -> &str {
+        "writes-another-timestamp"
+    }
+    fn signed_content(&self) -> &[tower_webhook::scheme::Part] {
+        Slack.signed_content()
+    }
+    fn parse<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> Result<tower_webhook::scheme::SignedHeaders<'h>, VerifyError> {
+        Slack.parse(headers)
+    }
+    fn write_headers(
+        &self,
+        headers: &mut HeaderMap,
+        message: &Message<'_>,
+        signature: &tower_webhook::scheme::Signature,
+    ) -> Result<(), tower_webhook::SignError> {
+        let off = message.timestamp.map(|timestamp| timestamp + 1);
+        let message = Message {
+            timestamp: off,
+            ..*message
+        };
+        Slack.write_headers(headers, &message, signature)
+    }
+}
+
+#[test]
+fn signing_fails_when_the_headers_written_would_not_verify() {
+    // The signature is right and reads back, but over another timestamp than the one sent:
+    // no receiver could verify it, so the sender hears of it first.
+    let error = WritesAnotherTimestamp
+        .sign(&Secret::new("secret"), &Message::new(BODY).timestamp(NOW))
+        .unwrap_err();
+    assert!(
+        matches!(error, tower_webhook::SignError::Unreadable { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("do not verify"), "{error}");
+    assert!(
+        Slack
+            .sign(&Secret::new("secret"), &Message::new(BODY).timestamp(NOW))
+            .is_ok()
+    );
+}

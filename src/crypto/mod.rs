@@ -13,6 +13,7 @@
 
 mod algorithm;
 mod encoding;
+mod hmac_key;
 mod public_key;
 mod signature;
 mod signing_key;

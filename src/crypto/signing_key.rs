@@ -5,13 +5,13 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::Signer as _;
-use hmac::{Hmac, KeyInit, Mac};
 use p256::ecdsa::signature::hazmat::PrehashSigner as _;
 use p256::pkcs8::DecodePrivateKey as _;
-use sha1::Sha1;
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use super::hmac_key::HmacKey;
+use super::verifying_key::KeyKind;
 use super::{Algorithm, Signature, VerifyingKey};
 
 /// A key that signs: a shared HMAC secret, or an Ed25519 or ECDSA P-256 private key.
@@ -35,7 +35,8 @@ pub struct SigningKey {
 
 #[derive(Clone)]
 enum Kind {
-    Hmac(Algorithm, Zeroizing<Vec<u8>>),
+    /// Keyed once, here: each signature starts from a clone.
+    Hmac(HmacKey),
     Ed25519(ed25519_dalek::SigningKey),
     EcdsaP256(p256::ecdsa::SigningKey),
 }
@@ -47,9 +48,11 @@ impl SigningKey {
     ///
     /// When `algorithm` is not an HMAC.
     pub fn hmac(algorithm: Algorithm, key: &[u8]) -> Self {
-        assert!(algorithm.is_hmac(), "{algorithm} is not an HMAC");
-        Self {
-            kind: Kind::Hmac(algorithm, Zeroizing::new(key.to_vec())),
+        match HmacKey::new(algorithm, key) {
+            Some(mac) => Self {
+                kind: Kind::Hmac(mac),
+            },
+            None => panic!("{algorithm} is not an HMAC"),
         }
     }
 
@@ -129,7 +132,7 @@ impl SigningKey {
     /// The algorithm the key signs with.
     pub fn algorithm(&self) -> Algorithm {
         match &self.kind {
-            Kind::Hmac(algorithm, _) => *algorithm,
+            Kind::Hmac(mac) => mac.algorithm(),
             Kind::Ed25519(_) => Algorithm::Ed25519,
             Kind::EcdsaP256(_) => Algorithm::EcdsaP256Sha256,
         }
@@ -138,7 +141,9 @@ impl SigningKey {
     /// The key that checks this key's signatures.
     pub fn verifying_key(&self) -> VerifyingKey {
         match &self.kind {
-            Kind::Hmac(algorithm, key) => VerifyingKey::hmac(*algorithm, key),
+            Kind::Hmac(mac) => VerifyingKey {
+                kind: KeyKind::Hmac(mac.clone()),
+            },
             Kind::Ed25519(key) => VerifyingKey::from_ed25519(key.verifying_key()),
             Kind::EcdsaP256(key) => VerifyingKey::from_p256(*key.verifying_key()),
         }
@@ -146,23 +151,11 @@ impl SigningKey {
 
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Signature {
-        const ANY_LENGTH: &str = "HMAC accepts keys of any length";
-        let algorithm = self.algorithm();
         let bytes = match &self.kind {
-            Kind::Hmac(Algorithm::HmacSha1, key) => {
-                let mut mac = Hmac::<Sha1>::new_from_slice(key).expect(ANY_LENGTH);
+            Kind::Hmac(keyed) => {
+                let mut mac = keyed.clone();
                 mac.update(message);
-                mac.finalize().into_bytes().to_vec()
-            }
-            Kind::Hmac(Algorithm::HmacSha512, key) => {
-                let mut mac = Hmac::<Sha512>::new_from_slice(key).expect(ANY_LENGTH);
-                mac.update(message);
-                mac.finalize().into_bytes().to_vec()
-            }
-            Kind::Hmac(_, key) => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(key).expect(ANY_LENGTH);
-                mac.update(message);
-                mac.finalize().into_bytes().to_vec()
+                return mac.finish();
             }
             Kind::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
             Kind::EcdsaP256(key) => {
@@ -172,7 +165,7 @@ impl SigningKey {
                 signature.to_der().as_bytes().to_vec()
             }
         };
-        Signature::new(algorithm, &bytes).expect("every algorithm's signature fits")
+        Signature::new(self.algorithm(), &bytes).expect("every algorithm's signature fits")
     }
 }
 

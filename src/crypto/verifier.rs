@@ -1,11 +1,10 @@
 //! One request's verification: the signed bytes stream in, then a verdict comes out.
 
-use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-use sha1::Sha1;
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
+use super::hmac_key::HmacKey;
 use super::verifying_key::KeyKind;
 use super::{Algorithm, Keyring, Signature, Signatures};
 
@@ -15,18 +14,12 @@ use super::{Algorithm, Keyring, Signature, Signatures};
 /// compares it, in constant time, with every such signature; an Ed25519 key runs one stream per
 /// signature (Ed25519 hashes the signature's `R` first); ECDSA keys share one SHA-256.
 pub(crate) struct Verifier {
-    hmacs: Vec<(usize, HmacState)>,
+    hmacs: Vec<(usize, HmacKey)>,
     ed25519: Vec<(usize, ed25519_dalek::StreamVerifier)>,
     ecdsa_keys: Vec<(usize, p256::ecdsa::VerifyingKey)>,
     /// One hash for every ECDSA key, when there is one.
     ecdsa_hash: Option<Sha256>,
     signatures: Signatures,
-}
-
-enum HmacState {
-    Sha1(Hmac<Sha1>),
-    Sha256(Hmac<Sha256>),
-    Sha512(Hmac<Sha512>),
 }
 
 impl Verifier {
@@ -48,14 +41,8 @@ impl Verifier {
         };
         for (index, key) in keyring.keys().enumerate() {
             match &key.kind {
-                KeyKind::HmacSha1(mac) if has(Algorithm::HmacSha1) => {
-                    verifier.hmacs.push((index, HmacState::Sha1(mac.clone())));
-                }
-                KeyKind::HmacSha256(mac) if has(Algorithm::HmacSha256) => {
-                    verifier.hmacs.push((index, HmacState::Sha256(mac.clone())));
-                }
-                KeyKind::HmacSha512(mac) if has(Algorithm::HmacSha512) => {
-                    verifier.hmacs.push((index, HmacState::Sha512(mac.clone())));
+                KeyKind::Hmac(mac) if has(mac.algorithm()) => {
+                    verifier.hmacs.push((index, mac.clone()));
                 }
                 KeyKind::Ed25519(public) => {
                     for signature in of(Algorithm::Ed25519) {
@@ -85,12 +72,8 @@ impl Verifier {
 
     /// Absorbs the next signed bytes.
     pub(crate) fn update(&mut self, bytes: &[u8]) {
-        for (_, state) in &mut self.hmacs {
-            match state {
-                HmacState::Sha1(mac) => mac.update(bytes),
-                HmacState::Sha256(mac) => mac.update(bytes),
-                HmacState::Sha512(mac) => mac.update(bytes),
-            }
+        for (_, mac) in &mut self.hmacs {
+            mac.update(bytes);
         }
         for (_, stream) in &mut self.ed25519 {
             stream.update(bytes);
@@ -108,19 +91,9 @@ impl Verifier {
                 .iter()
                 .filter(move |signature| signature.algorithm() == algorithm)
         };
-        let hmacs = self.hmacs.into_iter().filter_map(|(index, state)| {
-            let hit = match state {
-                HmacState::Sha1(mac) => {
-                    any_equal(&mac.finalize().into_bytes(), of(Algorithm::HmacSha1))
-                }
-                HmacState::Sha256(mac) => {
-                    any_equal(&mac.finalize().into_bytes(), of(Algorithm::HmacSha256))
-                }
-                HmacState::Sha512(mac) => {
-                    any_equal(&mac.finalize().into_bytes(), of(Algorithm::HmacSha512))
-                }
-            };
-            hit.then_some(index)
+        let hmacs = self.hmacs.into_iter().filter_map(|(index, mac)| {
+            let algorithm = mac.algorithm();
+            any_equal(&mac.finish(), of(algorithm)).then_some(index)
         });
         let ed25519 = self
             .ed25519
@@ -141,9 +114,7 @@ impl Verifier {
 }
 
 /// Whether `tag` equals any of `signatures`, each compared in full and in constant time.
-fn any_equal<'s>(tag: &[u8], signatures: impl Iterator<Item = &'s Signature>) -> bool {
-    let hit = signatures.fold(Choice::from(0), |hit, signature| {
-        hit | tag.ct_eq(signature.as_bytes())
-    });
+fn any_equal<'s>(tag: &Signature, signatures: impl Iterator<Item = &'s Signature>) -> bool {
+    let hit = signatures.fold(Choice::from(0), |hit, signature| hit | tag.ct_eq(signature));
     hit.into()
 }

@@ -3,10 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit};
-use sha1::Sha1;
-use sha2::{Sha256, Sha512};
-
+use super::hmac_key::HmacKey;
 use super::{Algorithm, PublicKey, Signatures, Verifier};
 
 /// A key ready to check signatures: a pre-keyed HMAC, or a decoded public key.
@@ -21,9 +18,7 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 pub(super) enum KeyKind {
-    HmacSha1(Hmac<Sha1>),
-    HmacSha256(Hmac<Sha256>),
-    HmacSha512(Hmac<Sha512>),
+    Hmac(HmacKey),
     Ed25519(ed25519_dalek::VerifyingKey),
     EcdsaP256(p256::ecdsa::VerifyingKey),
 }
@@ -35,19 +30,12 @@ impl VerifyingKey {
     ///
     /// When `algorithm` is not an HMAC.
     pub fn hmac(algorithm: Algorithm, key: &[u8]) -> Self {
-        // HMAC hashes long keys and pads short ones: every length is a valid key.
-        const ANY_LENGTH: &str = "HMAC accepts keys of any length";
-        let kind = match algorithm {
-            Algorithm::HmacSha1 => KeyKind::HmacSha1(Hmac::new_from_slice(key).expect(ANY_LENGTH)),
-            Algorithm::HmacSha256 => {
-                KeyKind::HmacSha256(Hmac::new_from_slice(key).expect(ANY_LENGTH))
-            }
-            Algorithm::HmacSha512 => {
-                KeyKind::HmacSha512(Hmac::new_from_slice(key).expect(ANY_LENGTH))
-            }
-            other => panic!("{other} is not an HMAC"),
-        };
-        Self { kind }
+        match HmacKey::new(algorithm, key) {
+            Some(mac) => Self {
+                kind: KeyKind::Hmac(mac),
+            },
+            None => panic!("{algorithm} is not an HMAC"),
+        }
     }
 
     /// `key` decoded as a public key for `algorithm`.
@@ -79,10 +67,8 @@ impl VerifyingKey {
 
     /// The algorithm the key checks.
     pub fn algorithm(&self) -> Algorithm {
-        match self.kind {
-            KeyKind::HmacSha1(_) => Algorithm::HmacSha1,
-            KeyKind::HmacSha256(_) => Algorithm::HmacSha256,
-            KeyKind::HmacSha512(_) => Algorithm::HmacSha512,
+        match &self.kind {
+            KeyKind::Hmac(mac) => mac.algorithm(),
             KeyKind::Ed25519(_) => Algorithm::Ed25519,
             KeyKind::EcdsaP256(_) => Algorithm::EcdsaP256Sha256,
         }

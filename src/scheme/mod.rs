@@ -38,7 +38,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use zeroize::Zeroizing;
 
-use crate::crypto::{Algorithm, NamedKey, SigningKey, VerifyingKey};
+use crate::crypto::{Algorithm, Keyring, NamedKey, SigningKey, VerifyingKey};
 use crate::error::{ConfigError, InvalidSecret, SignError, VerifyError};
 use crate::secret::{Key, Secret, Secrets};
 
@@ -356,8 +356,10 @@ pub trait Scheme: Send + Sync + 'static {
 /// Signs `message` with `key` and writes the scheme's headers for it: the one signing path,
 /// shared by [`Scheme::sign`] and `SignRequestLayer`.
 ///
-/// The headers are then read back with the scheme's own [`parse`](Scheme::parse), so that a
-/// scheme whose writer and reader disagree fails here, at the sender, and not at every receiver.
+/// The headers are then verified as a receiver would verify them, with the scheme's own
+/// [`parse`](Scheme::parse) and the key's public half, so that a scheme whose writer and reader
+/// disagree (on the signature, the id or the timestamp) fails here, at the sender, and not at
+/// every receiver.
 pub(crate) fn sign_into<S: Scheme + ?Sized>(
     scheme: &S,
     key: &SigningKey,
@@ -383,17 +385,31 @@ pub(crate) fn sign_into<S: Scheme + ?Sized>(
     }
     let signature = key.sign(&signed);
     scheme.write_headers(headers, message, &signature)?;
-    let read_back = scheme
+
+    // Verify what was written as a receiver would: the headers parsed back, the signed bytes
+    // rebuilt from the id and timestamp as read, the verifier run with the key's public half.
+    let unreadable = |reason: String| SignError::Unreadable {
+        scheme: scheme.name().to_owned(),
+        reason,
+    };
+    let read = scheme
         .parse(headers)
-        .map_err(|error| SignError::Unreadable {
-            scheme: scheme.name().to_owned(),
-            reason: error.to_string(),
-        })?;
-    if !read_back.signatures.as_slice().contains(&signature) {
-        return Err(SignError::Unreadable {
-            scheme: scheme.name().to_owned(),
-            reason: "the signature written is not the one read back".to_owned(),
-        });
+        .map_err(|error| unreadable(error.to_string()))?;
+    let timestamp = read.timestamp.map(|timestamp| timestamp.raw());
+    let keyring = Keyring::new(vec![(key.verifying_key(), None)]);
+    let verified = keyring.verifier(read.signatures).and_then(|mut verifier| {
+        for part in content {
+            match part {
+                Part::Body => verifier.update(message.body),
+                part => verifier.update(part_bytes(part, read.id, timestamp)),
+            }
+        }
+        verifier.finish()
+    });
+    if verified.is_none() {
+        return Err(unreadable(
+            "the headers written do not verify when read back".to_owned(),
+        ));
     }
     Ok(())
 }

@@ -1,12 +1,25 @@
-//! How close verification comes to the cost of HMAC-SHA256 itself.
+//! How close verification comes to the cost of the bare cryptography.
 //!
 //! `cargo bench --bench verify` runs criterion groups for the floor (raw HMAC-SHA256, key setup
-//! included), the layer end to end for every scheme, rotation and a forged request, then measures
-//! each ratio again with interleaved batches (so both sides of a ratio see the same load from the
-//! rest of the machine) and prints one `ratio …` line per case, after the shape floor
-//! (`ShapeFloor`), which gets no `ratio` line. `VERIFY_RATIOS_ONLY=1` skips the criterion
-//! groups. Run without `--bench` (as `cargo test --benches` does) it only checks that every case
-//! verifies.
+//! included), the layer end to end for every HMAC scheme, rotation, a forged request and the two
+//! asymmetric schemes, then measures each ratio again with interleaved batches (so both sides of
+//! a ratio see the same load from the rest of the machine) and prints one `ratio …` line per
+//! case, after the shape floor (`ShapeFloor`), which gets no `ratio` line:
+//!
+//! - `ratio <scheme>/<size>`: the layer ÷ raw HMAC-SHA256 of the body;
+//! - `ratio rotation-<k>`: the layer with k secrets (signed by the last) ÷ with one, at 64 KiB;
+//! - `ratio forged-1m`: a 1 MiB request with a malformed signature ÷ a valid 1 KiB one;
+//! - `ratio ed25519/64k`: the layer verifying a 64 KiB Standard Webhooks `v1a` delivery (Ed25519,
+//!   streamed) ÷ one `ed25519_dalek::VerifyingKey::verify` of the same signed message in one piece;
+//! - `ratio ecdsa/64k`: the layer verifying a 64 KiB SendGrid delivery (ECDSA P-256) ÷ one p256
+//!   `VerifyingKey::verify` of the same signed message in one piece.
+//!
+//! Environment: `VERIFY_RATIOS_ONLY=1` skips the criterion groups; `VERIFY_RATIO_FILTER=<text>`
+//! measures only the ratios whose name contains it; `VERIFY_RATIO_BUDGET_MS` (default 400) is
+//! each ratio's time budget; `VERIFY_RATIO_MIN=1` compares the fastest batches instead of the
+//! medians. Run without `--bench` (as `cargo test --benches` does) it only checks, once, that
+//! every case is answered as expected, including that the asymmetric deliveries verify both
+//! through the layer and with the reference crates, and that tampered ones are refused.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -25,11 +38,13 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use sha2::Sha256;
 use tower::Service;
+use tower_webhook::crypto::PublicKey;
 use tower_webhook::scheme::{
-    Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
+    Discord, Generic, GitHub, Message, Part, Scheme, SendGrid, Shopify, Slack, StandardWebhooks,
+    Stripe,
 };
 use tower_webhook::{
-    Clock, Secret, SystemClock, VerifiedBody, VerifySignature, VerifySignatureLayer,
+    Clock, Secret, Secrets, SystemClock, VerifiedBody, VerifySignature, VerifySignatureLayer,
 };
 
 /// The layer's timestamp window in the bench: the layer reads the system clock, as a server's
@@ -189,25 +204,195 @@ fn case_for(scheme: impl Scheme, secrets: usize, size: usize) -> Case {
     let name = scheme.name().to_owned();
     let configured: Vec<String> = (0..secrets).map(|n| secret_for(&name, n)).collect();
     let signer = Secret::new(configured[secrets - 1].clone());
+    signed_case(scheme, &signer, configured, size).0
+}
+
+const DELIVERY_ID: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+
+/// A delivery of `size` bytes signed by `signer` with the crate's own `Scheme::sign`, and a
+/// layer that accepts `keys`; with the timestamp it was signed at.
+fn signed_case(
+    scheme: impl Scheme,
+    signer: &Secret,
+    keys: impl Into<Secrets>,
+    size: usize,
+) -> (Case, i64) {
     let body = body(size);
+    let timestamp = SystemClock.unix_now();
     let message = Message::new(&body)
-        .id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
-        .timestamp(SystemClock.unix_now())
+        .id(DELIVERY_ID)
+        .timestamp(timestamp)
         .event_type("payment.succeeded");
-    let mut headers = scheme.sign(&signer, &message).expect("bench message signs");
+    let mut headers = scheme.sign(signer, &message).expect("bench message signs");
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(size));
     headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let layer = VerifySignatureLayer::new(scheme, configured)
-        .expect("bench secrets are valid")
+    let layer = VerifySignatureLayer::new(scheme, keys)
+        .expect("bench keys are valid")
         .tolerance(WINDOW);
     let service = tower::Layer::layer(&layer, NoOp::new());
-    Case {
+    let case = Case {
         service,
         headers,
         body,
+    };
+    (case, timestamp)
+}
+
+/// The asymmetric cases' body size.
+const ASYMMETRIC_SIZE: usize = 64 * 1024;
+
+/// Fixed bytes for the asymmetric cases' private keys: test keys, not secrets. Any 32 bytes are
+/// an Ed25519 seed; these, read as a big-endian number, are a P-256 scalar (below the order).
+const ED25519_SEED: [u8; 32] = [0x5e; 32];
+const P256_SCALAR: [u8; 32] = [0x11; 32];
+
+/// The asymmetric schemes the bench signs and verifies; the `ratio ed25519/64k` line uses the
+/// first, `ratio ecdsa/64k` the last.
+const ASYMMETRIC: [&str; 3] = ["standard-webhooks-v1a", "discord", "sendgrid"];
+
+/// An asymmetric delivery through the layer, and the same delivery checked in one call by the
+/// reference crate (the signed message in one piece, the key and signature decoded beforehand).
+struct Asymmetric {
+    case: Case,
+    one_shot: OneShot,
+}
+
+enum OneShot {
+    Ed25519 {
+        key: ed25519_dalek::VerifyingKey,
+        message: Vec<u8>,
+        signature: ed25519_dalek::Signature,
+    },
+    Ecdsa {
+        key: p256::ecdsa::VerifyingKey,
+        message: Vec<u8>,
+        signature: p256::ecdsa::Signature,
+    },
+}
+
+impl OneShot {
+    fn verify(&self) -> bool {
+        // The `signature` crate's `Verifier`, which both keys implement.
+        use ed25519_dalek::Verifier as _;
+        match self {
+            Self::Ed25519 {
+                key,
+                message,
+                signature,
+            } => key.verify(black_box(message), black_box(signature)).is_ok(),
+            Self::Ecdsa {
+                key,
+                message,
+                signature,
+            } => key.verify(black_box(message), black_box(signature)).is_ok(),
+        }
+    }
+
+    fn message_mut(&mut self) -> &mut Vec<u8> {
+        match self {
+            Self::Ed25519 { message, .. } | Self::Ecdsa { message, .. } => message,
+        }
+    }
+}
+
+impl Timed for OneShot {
+    fn batch(&mut self, n: usize) -> f64 {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(self.verify());
+        }
+        start.elapsed().as_secs_f64() / n as f64
+    }
+}
+
+/// The bytes `scheme` signs for the bench's delivery: its signed content, in one piece.
+fn signed_message(scheme: &dyn Scheme, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(body.len() + 64);
+    for part in scheme.signed_content() {
+        match part {
+            Part::Id => message.extend_from_slice(DELIVERY_ID.as_bytes()),
+            Part::Timestamp => message.extend_from_slice(timestamp.to_string().as_bytes()),
+            Part::Body => message.extend_from_slice(body),
+            Part::Literal(text) => message.extend_from_slice(text.as_bytes()),
+            other => unreachable!("no bench scheme signs {other:?}"),
+        }
+    }
+    message
+}
+
+/// The delivery of `kind` (one of [`ASYMMETRIC`]), signed with a private key in a `Secret` and
+/// checked with a `PublicKey`, in the formats the providers use.
+fn asymmetric(kind: &str, size: usize) -> Asymmetric {
+    use base64::Engine as _;
+    use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _};
+    let base64 = &base64::engine::general_purpose::STANDARD;
+    let ed25519 = ed25519_dalek::SigningKey::from_bytes(&ED25519_SEED).verifying_key();
+    let ed25519_signature = |bytes: Vec<u8>| {
+        let bytes: [u8; 64] = bytes.try_into().expect("a 64-byte Ed25519 signature");
+        ed25519_dalek::Signature::from_bytes(&bytes)
+    };
+    let header = |case: &Case, name: &str| {
+        case.headers[name]
+            .to_str()
+            .expect("ascii header")
+            .to_owned()
+    };
+    match kind {
+        "standard-webhooks-v1a" => {
+            let private = Secret::new(format!("whsk_{}", base64.encode(ED25519_SEED)));
+            let public = PublicKey::new(format!("whpk_{}", base64.encode(ed25519.as_bytes())));
+            let (case, timestamp) = signed_case(StandardWebhooks, &private, public, size);
+            let value = header(&case, "webhook-signature");
+            let signature = value.strip_prefix("v1a,").expect("a v1a signature");
+            let signature = base64.decode(signature).expect("base64");
+            Asymmetric {
+                one_shot: OneShot::Ed25519 {
+                    key: ed25519,
+                    message: signed_message(&StandardWebhooks, timestamp, &case.body),
+                    signature: ed25519_signature(signature),
+                },
+                case,
+            }
+        }
+        "discord" => {
+            let private = Secret::new(hex::encode(ED25519_SEED));
+            let public = PublicKey::new(hex::encode(ed25519.as_bytes()));
+            let (case, timestamp) = signed_case(Discord, &private, public, size);
+            let signature = hex::decode(header(&case, "x-signature-ed25519")).expect("hex");
+            Asymmetric {
+                one_shot: OneShot::Ed25519 {
+                    key: ed25519,
+                    message: signed_message(&Discord, timestamp, &case.body),
+                    signature: ed25519_signature(signature),
+                },
+                case,
+            }
+        }
+        "sendgrid" => {
+            let key = p256::ecdsa::SigningKey::from_slice(&P256_SCALAR).expect("a P-256 scalar");
+            let pem = key
+                .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+                .expect("PKCS#8 PEM");
+            let private = Secret::new(pem.as_str());
+            let der = key.verifying_key().to_public_key_der().expect("SPKI DER");
+            // As SendGrid shows its verification key: base64 SPKI DER.
+            let public = PublicKey::new(base64.encode(der.as_bytes()));
+            let (case, timestamp) = signed_case(SendGrid, &private, public, size);
+            let signature = header(&case, "x-twilio-email-event-webhook-signature");
+            let signature = base64.decode(signature).expect("base64");
+            Asymmetric {
+                one_shot: OneShot::Ecdsa {
+                    key: *key.verifying_key(),
+                    message: signed_message(&SendGrid, timestamp, &case.body),
+                    signature: p256::ecdsa::Signature::from_der(&signature).expect("DER"),
+                },
+                case,
+            }
+        }
+        other => unreachable!("no asymmetric case {other}"),
     }
 }
 
@@ -255,9 +440,25 @@ fn criterion_groups(c: &mut Criterion) {
         ("rotation-4/64k", case("github", 4, 64 * 1024)),
         ("forged/1m", forged(1024 * 1024)),
         ("valid/1k", case("github", 1, 1024)),
+        (
+            "ed25519/64k",
+            asymmetric("standard-webhooks-v1a", ASYMMETRIC_SIZE).case,
+        ),
+        ("ecdsa/64k", asymmetric("sendgrid", ASYMMETRIC_SIZE).case),
     ];
     for (label, case) in &mut cases {
         group.bench_function(*label, |b| case.bench(b));
+    }
+    group.finish();
+
+    // The asymmetric cases' denominators: the reference crates' one-shot verification.
+    let mut group = c.benchmark_group("one-shot");
+    for (label, kind) in [
+        ("ed25519/64k", "standard-webhooks-v1a"),
+        ("ecdsa/64k", "sendgrid"),
+    ] {
+        let one_shot = asymmetric(kind, ASYMMETRIC_SIZE).one_shot;
+        group.bench_function(label, |b| b.iter(|| one_shot.verify()));
     }
     group.finish();
 }
@@ -298,9 +499,8 @@ impl Timed for Case {
 /// a `Full` body has, HMAC it with a state keyed in advance, compare in constant time, put the
 /// request back together with the body and a one-pointer proof in its extensions, and hand it
 /// on. No tower service or future, no id or event header, no end-of-stream poll, no size limit,
-/// no error to report. Its HMAC is the `hmac` crate's keyed state, cloned per request, which is
-/// larger than the layer's own (`src/mac.rs`): so it is not the strict least, and the layer's
-/// distance from the least is a little larger than the printed figures show.
+/// no error to report, no choice of algorithm. Its HMAC is the `hmac` crate's keyed state cloned
+/// per request, as the layer's is.
 struct ShapeFloor {
     keyed: Hmac<Sha256>,
     headers: HeaderMap,
@@ -476,6 +676,22 @@ fn ratios(budget: Duration) {
             ratio(&mut forged, &mut valid, 1024, budget),
         );
     }
+    for (name, kind) in [
+        ("ed25519/64k", "standard-webhooks-v1a"),
+        ("ecdsa/64k", "sendgrid"),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let Asymmetric {
+            mut case,
+            mut one_shot,
+        } = asymmetric(kind, ASYMMETRIC_SIZE);
+        record(
+            name.to_owned(),
+            ratio(&mut case, &mut one_shot, ASYMMETRIC_SIZE, budget),
+        );
+    }
 
     println!("\nmedians (interleaved batches; numerator ÷ denominator):");
     for line in detail {
@@ -514,6 +730,34 @@ fn smoke() {
         let mut floor = ShapeFloor::new(size);
         let valid = request(&floor.headers, &floor.body);
         assert!(floor.run(valid), "the shape's floor verifies");
+    }
+    // The asymmetric deliveries: signed by the crate, accepted by the layer and by the reference
+    // crates' one-shot checks, and refused by both once a body byte changes (so the ratios time
+    // verifications that really check).
+    for kind in ASYMMETRIC {
+        let Asymmetric {
+            mut case,
+            mut one_shot,
+        } = asymmetric(kind, ASYMMETRIC_SIZE);
+        let request = case.request();
+        assert_eq!(case.run(request), StatusCode::OK, "{kind}");
+        assert!(one_shot.verify(), "{kind}: the reference crate accepts it");
+        let mut tampered = case.body.to_vec();
+        tampered[ASYMMETRIC_SIZE / 2] ^= 1;
+        case.body = Bytes::from(tampered);
+        let request = case.request();
+        assert_eq!(
+            case.run(request),
+            StatusCode::UNAUTHORIZED,
+            "{kind} tampered"
+        );
+        let message = one_shot.message_mut();
+        let middle = message.len() / 2;
+        message[middle] ^= 1;
+        assert!(
+            !one_shot.verify(),
+            "{kind} tampered: the reference crate refuses it"
+        );
     }
     println!("verify bench: every case answers as expected (run `cargo bench` to measure)");
 }

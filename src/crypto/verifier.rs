@@ -17,8 +17,9 @@ pub(crate) struct Verifier {
     hmacs: Vec<(usize, HmacKey)>,
     ed25519: Vec<(usize, ed25519_dalek::StreamVerifier)>,
     ecdsa_keys: Vec<(usize, p256::ecdsa::VerifyingKey)>,
-    /// One hash for every ECDSA key, when there is one.
-    ecdsa_hash: Option<Sha256>,
+    /// One hash for every ECDSA key, when there is one; boxed, so that the other schemes'
+    /// requests do not carry its room.
+    ecdsa_hash: Option<Box<Sha256>>,
     signatures: Signatures,
 }
 
@@ -58,7 +59,7 @@ impl Verifier {
                 }
                 KeyKind::EcdsaP256(public) if has(Algorithm::EcdsaP256Sha256) => {
                     verifier.ecdsa_keys.push((index, *public));
-                    verifier.ecdsa_hash.get_or_insert_with(Sha256::new);
+                    verifier.ecdsa_hash.get_or_insert_with(Box::default);
                 }
                 _ => {}
             }
@@ -99,7 +100,10 @@ impl Verifier {
             .ed25519
             .into_iter()
             .filter_map(|(index, stream)| stream.finalize_and_verify().is_ok().then_some(index));
-        let digest = self.ecdsa_hash.map(Sha256::finalize).unwrap_or_default();
+        let digest = self
+            .ecdsa_hash
+            .map(|hash| hash.finalize())
+            .unwrap_or_default();
         let ecdsa = self.ecdsa_keys.iter().filter_map(|(index, public)| {
             let signed = of(Algorithm::EcdsaP256Sha256).any(|signature| {
                 // Decoded once already when the header was read: well-formed DER.

@@ -24,7 +24,8 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use subtle::ConstantTimeEq;
 use tower::Service;
-use tower_webhook::scheme::{Encoding, GitHub, Message, Scheme};
+use tower_webhook::crypto::Encoding;
+use tower_webhook::scheme::{GitHub, Message, Scheme};
 
 /// An HMAC-SHA256 tag.
 type Tag = [u8; 32];

@@ -532,7 +532,7 @@ impl ShapeFloor {
             .get("x-hub-signature-256")
             .and_then(|value| value.as_bytes().strip_prefix(b"sha256="))
             .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| tower_webhook::scheme::Encoding::Hex.decode(hex))
+            .and_then(|hex| tower_webhook::crypto::Encoding::Hex.decode(hex))
         else {
             return false;
         };

@@ -8,9 +8,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::Full;
 use tower::{ServiceBuilder, ServiceExt};
+use tower_webhook::crypto::Signature;
 use tower_webhook::scheme::{
-    CustomScheme, EventInfo, Generic, GitHub, Message, Part, Scheme, Shopify, Signature,
-    SignedHeaders, Slack, StandardWebhooks, Stripe,
+    CustomScheme, EventInfo, Generic, GitHub, Message, Part, Scheme, Shopify, SignedHeaders, Slack,
+    StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, SignError, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
 

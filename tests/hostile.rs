@@ -17,9 +17,9 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::Full;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower_webhook::crypto::{Encoding, MAX_SIGNATURES};
 use tower_webhook::scheme::{
-    Encoding, Generic, GitHub, MAX_SIGNATURES, Message, Scheme, Shopify, Slack, StandardWebhooks,
-    Stripe,
+    Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, SignError, VerifiedBody, VerifyError, VerifySignatureLayer};
 

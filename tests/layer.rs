@@ -1038,7 +1038,7 @@ impl Scheme for SignsContent {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        signature: &tower_webhook::scheme::Signature,
+        signature: &tower_webhook::crypto::Signature,
     ) -> Result<(), tower_webhook::SignError> {
         GitHub.write_headers(headers, message, signature)
     }
@@ -1217,7 +1217,7 @@ impl Scheme for WritesAnotherTimestamp {
         &self,
         headers: &mut HeaderMap,
         message: &Message<'_>,
-        signature: &tower_webhook::scheme::Signature,
+        signature: &tower_webhook::crypto::Signature,
     ) -> Result<(), tower_webhook::SignError> {
         let off = message.timestamp.map(|timestamp| timestamp + 1);
         let message = Message {

@@ -18,9 +18,9 @@ use hex_reference as hex;
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use sha2::Sha256;
+use tower_webhook::crypto::Encoding;
 use tower_webhook::scheme::{
-    CustomScheme, Encoding, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks,
-    Stripe,
+    CustomScheme, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, VerifyError, VerifySignatureLayer};
 

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use common::{Chunks, NOW, Recorder, request, request_with, send};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use proptest::prelude::*;
+use tower_webhook::crypto::Encoding;
 use tower_webhook::scheme::{
-    CustomScheme, Encoding, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks,
-    Stripe,
+    CustomScheme, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, VerifySignatureLayer};
 

@@ -12,9 +12,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
+use tower_webhook::crypto::{Encoding, MAX_SIGNATURES};
 use tower_webhook::scheme::{
-    CustomScheme, Encoding, Generic, GitHub, MAX_SIGNATURES, Message, Scheme, Shopify, Slack,
-    StandardWebhooks, Stripe,
+    CustomScheme, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
 

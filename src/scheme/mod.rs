@@ -38,7 +38,9 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use zeroize::Zeroizing;
 
-use crate::crypto::{Algorithm, Keyring, NamedKey, SigningKey, VerifyingKey};
+use crate::crypto::{
+    Algorithm, Keyring, NamedKey, Signature, Signatures, SigningKey, VerifyingKey,
+};
 use crate::error::{ConfigError, InvalidSecret, SignError, VerifyError};
 use crate::secret::{Key, Secret, Secrets};
 
@@ -55,7 +57,6 @@ mod slack;
 mod standard;
 mod stripe;
 
-pub use crate::crypto::{Encoding, MAX_SIGNATURES, Signature, Signatures};
 pub use custom::CustomScheme;
 pub use discord::Discord;
 pub use event::EventInfo;

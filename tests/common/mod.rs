@@ -231,7 +231,8 @@ pub fn acme_scheme() -> tower_webhook::scheme::CustomScheme {
 /// that signs other content with them.
 pub fn acme_scheme_base() -> tower_webhook::scheme::CustomScheme {
     use http::HeaderName;
-    use tower_webhook::scheme::{CustomScheme, Encoding};
+    use tower_webhook::crypto::Encoding;
+    use tower_webhook::scheme::CustomScheme;
     CustomScheme::new(HeaderName::from_static("x-acme-signature"))
         .named("acme")
         .signature_prefix("v2=")

@@ -14,7 +14,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tower_webhook::crypto::{Encoding, MAX_SIGNATURES};
 use tower_webhook::scheme::{
-    CustomScheme, Generic, GitHub, Message, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
+    CustomScheme, Discord, Generic, GitHub, Message, Scheme, SendGrid, Shopify, Slack,
+    StandardWebhooks, Stripe,
 };
 use tower_webhook::{Secret, Verified, VerifiedBody, VerifyError, VerifySignatureLayer};
 
@@ -151,6 +152,36 @@ pub fn generic() -> Subject {
         headers: names(&["x-webhook-signature", "x-webhook-timestamp", "x-webhook-id"]),
         encoding: Encoding::Hex,
         secrets: ["first secret", "second secret"],
+    }
+}
+
+/// Discord signs with a private key, given as a secret: RFC 8032's first two test seeds.
+pub fn discord() -> Subject {
+    Subject {
+        scheme: Arc::new(Discord),
+        headers: names(&["x-signature-ed25519", "x-signature-timestamp"]),
+        encoding: Encoding::Hex,
+        secrets: [
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        ],
+    }
+}
+
+/// SendGrid signs with a P-256 private key, given as a secret: two keys made for these targets
+/// (PKCS#8 DER in base64), used nowhere else.
+pub fn sendgrid() -> Subject {
+    Subject {
+        scheme: Arc::new(SendGrid),
+        headers: names(&[
+            "x-twilio-email-event-webhook-signature",
+            "x-twilio-email-event-webhook-timestamp",
+        ]),
+        encoding: Encoding::Base64,
+        secrets: [
+            "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgisxwdnfZ/xky+jnmtAMK1J6Pc0HJV3R9bXch19TG3KChRANCAARLqSg2YSFX9k4H04FWd5zuacw7H0ajJ37gvbV+DKQHcpbj7RDUQXop0p95E7oOCGc9LukxgoB5phOmxp5JdDtm",
+            "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg1YvqvFCs1P1271V3NDFoatdFMepe1LVzqPyvpJMnmuyhRANCAATFaHTK+t2WUNqHda4QZSXE4HDsscz53+LljrJKf3VQeo53RutywbQjYo6HrfrXzVCQ5jnSZpo9J0lnPXbif0Bb",
+        ],
     }
 }
 

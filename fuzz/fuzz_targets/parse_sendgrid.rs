@@ -1,0 +1,11 @@
+#![no_main]
+//! `Scheme::parse` for the sendgrid scheme: never a panic, and what it returns is in the headers.
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use tower_webhook_fuzz::{Subject, fuzz_parse, sendgrid};
+
+static SUBJECT: LazyLock<Subject> = LazyLock::new(sendgrid);
+
+fuzz_target!(|data: &[u8]| fuzz_parse(&SUBJECT, data));

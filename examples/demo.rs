@@ -1,13 +1,14 @@
-//! See it work: an axum server with the layer, and four webhooks sent to it.
+//! See it work: an axum server with the layer, and five webhooks sent to it.
 //!
 //! ```text
 //! cargo run --example demo
 //! ```
 //!
 //! The server verifies Standard Webhooks signatures with two secrets, as during a rotation: the
-//! current one and the previous one. It then receives a correctly signed webhook, a tampered
-//! one, a stale one, and one signed with the previous secret, and prints what happened to each.
-//! The exit code is 0 when every verdict is the expected one.
+//! current one and the previous one, and with an Ed25519 public key for the spec's `v1a`
+//! signatures. It then receives a correctly signed webhook, a tampered one, a stale one, one
+//! signed with the previous secret and one signed with the Ed25519 private key, and prints what
+//! happened to each. The exit code is 0 when every verdict is the expected one.
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,18 +21,22 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tower_webhook::crypto::PublicKey;
 use tower_webhook::scheme::{Message, Scheme, StandardWebhooks};
 use tower_webhook::{Secret, Secrets, Verified, VerifySignatureLayer};
 
 /// Demo secrets in the Standard Webhooks format (`whsec_` + base64). Never hard-code real ones.
 const CURRENT: &str = "whsec_ZGVtbyBzZWNyZXQgbnVtYmVyIHR3byAoY3VycmVudCk=";
 const PREVIOUS: &str = "whsec_ZGVtbyBzZWNyZXQgbnVtYmVyIG9uZSAocHJldmlvdXMp";
+/// A demo Ed25519 key pair for `v1a`: the sender's private key and the receiver's public key.
+const ED25519_PRIVATE: &str = "whsk_ZGVtbyBlZDI1NTE5IHNlZWQsIG5vdCBhIHNlY3JldCE=";
+const ED25519_PUBLIC: &str = "whpk_bW28hOpo49RdMt+h7LsubC0Xtfax0hG6pg68k3BqBlk=";
 
 const BODY: &str = r#"{"type":"invoice.paid","data":{"invoice":"in_1001","amount":4200}}"#;
 
 async fn webhook(Extension(verified): Extension<Verified>) -> String {
     format!(
-        "verified with the {} secret, id {}, {} bytes",
+        "verified with the {} key, id {}, {} bytes",
         verified.key_name().unwrap_or("unnamed"),
         verified.id().unwrap_or("-"),
         verified.body().len()
@@ -48,7 +53,7 @@ struct Case {
     expected: StatusCode,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case {
         what: "signed with the current secret",
         secret: CURRENT,
@@ -77,14 +82,21 @@ const CASES: [Case; 4] = [
         tamper: false,
         expected: StatusCode::OK,
     },
+    Case {
+        what: "signed with Ed25519 (v1a)",
+        secret: ED25519_PRIVATE,
+        age_seconds: 0,
+        tamper: false,
+        expected: StatusCode::OK,
+    },
 ];
 
 #[tokio::main]
 async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let secrets = Secrets::from([
-        Secret::new(CURRENT).named("current"),
-        Secret::new(PREVIOUS).named("previous"),
-    ]);
+    let secrets = Secrets::new()
+        .with(Secret::new(CURRENT).named("current"))
+        .with(Secret::new(PREVIOUS).named("previous"))
+        .with(PublicKey::new(ED25519_PUBLIC).named("Ed25519"));
     let app = Router::new()
         .route("/webhook", post(webhook))
         .layer(VerifySignatureLayer::new(StandardWebhooks, secrets)?);
@@ -92,7 +104,8 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     println!(
-        "Standard Webhooks receiver with two secrets (current, previous) on http://{addr}/webhook\n"
+        "Standard Webhooks receiver with two secrets (current, previous) and an Ed25519 public \
+         key on http://{addr}/webhook\n"
     );
 
     let client: Client<HttpConnector, Full<Bytes>> =

@@ -13,8 +13,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{Chunks, NOW, Recorder, refusal, request, request_with, send};
-// The `hex` crate itself, not the const-hex the crate decodes with.
-use hex_reference as hex;
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use sha2::Sha256;

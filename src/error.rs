@@ -282,8 +282,9 @@ pub enum SignError {
         /// The timestamp given.
         timestamp: i64,
     },
-    /// The scheme's headers, once written, do not read back as the signature just made: its
-    /// writer and its parser disagree, so no receiver could verify what it sends.
+    /// The scheme's headers, once written, do not read back as the signature, id and timestamp
+    /// just signed: its writer and its parser disagree, so no receiver could verify what it
+    /// sends.
     #[error("the {scheme} scheme cannot read back what it writes: {reason}")]
     Unreadable {
         /// The scheme's name.

@@ -288,7 +288,9 @@ impl Scheme for CustomScheme {
         }
         // A prefix outside visible ASCII could never be read back from a header value: the
         // same rule as for the values the signing side writes.
-        if header_value(&self.signature_header, &self.signature_prefix).is_err() {
+        let readable = HeaderValue::from_str(&self.signature_prefix)
+            .is_ok_and(|prefix| prefix.to_str().is_ok());
+        if !readable {
             return Err(ConfigError::InvalidSignaturePrefix {
                 prefix: self.signature_prefix.clone().into_owned(),
             });

@@ -268,12 +268,16 @@ pub(crate) fn check_plain_secret(secret: &Secret) -> Result<(), InvalidSecret> {
     Ok(())
 }
 
-/// A header value the verifying side can read back: visible ASCII (and tabs) only. `HeaderValue`
-/// itself also takes bytes above 0x7F, which every verifier here refuses.
+/// A header value the verifying side can read back: visible ASCII (and tabs) only, and no space
+/// or tab at either end. `HeaderValue` itself also takes bytes above 0x7F, which every verifier
+/// here refuses, and HTTP parsers strip the whitespace around a value
+/// ([RFC 9110, 5.5](https://www.rfc-editor.org/rfc/rfc9110#section-5.5)), so a signed id or
+/// timestamp with it would reach the receiver changed.
 pub(crate) fn header_value(name: &HeaderName, value: &str) -> Result<HeaderValue, SignError> {
+    let padded = value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']);
     HeaderValue::from_str(value)
         .ok()
-        .filter(|value| value.to_str().is_ok())
+        .filter(|value| value.to_str().is_ok() && !padded)
         .ok_or_else(|| SignError::InvalidHeaderValue {
             header: name.clone(),
         })

@@ -132,7 +132,7 @@ impl Key {
                 VerifyingKey::public(algorithm, public).map_err(InvalidSecret::new)
             }
             Self::Secret(_) => Err(InvalidSecret::new(
-                "is a secret, but this scheme verifies with a public key: give it as a `PublicKey`",
+                "cannot be used: this scheme verifies with a public key; give it as a `PublicKey`",
             )),
         }
     }

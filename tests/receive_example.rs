@@ -624,7 +624,7 @@ fn keys_the_scheme_cannot_use_stop_the_receiver_with_the_layers_message() {
         ),
         (
             &["--scheme", "discord", "--secret", "a shared secret"][..],
-            "secret #1 is a secret, but this scheme verifies with a public key: give it as a \
+            "secret #1 cannot be used: this scheme verifies with a public key; give it as a \
              `PublicKey`",
         ),
         (
@@ -634,7 +634,7 @@ fn keys_the_scheme_cannot_use_stop_the_receiver_with_the_layers_message() {
                 "--secret",
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             ][..],
-            "secret #1 is a secret, but this scheme verifies with a public key: give it as a \
+            "secret #1 cannot be used: this scheme verifies with a public key; give it as a \
              `PublicKey`",
         ),
         (

@@ -299,9 +299,11 @@ fn round_trip(subject: &Subject, input: &mut Input<'_>) {
     let body = input.rest();
     let message = Message::new(body).id(&id).timestamp(timestamp);
     let Ok(headers) = subject.scheme.sign(&secret, &message) else {
-        // Only an id that cannot be a header value may fail.
+        // Only an id that cannot travel as a header value may fail: bytes outside visible
+        // ASCII and tabs, or a space or tab at either end, which HTTP parsers strip.
+        let padded = id.starts_with([' ', '\t']) || id.ends_with([' ', '\t']);
         let readable = id.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
-        assert!(!readable, "signing {id:?} failed");
+        assert!(!readable || padded, "signing {id:?} failed");
         return;
     };
     let signed = subject
@@ -599,6 +601,11 @@ fn resigns(subject: &Subject, headers: &HeaderMap, verified: &Verified) {
     let secret = Secret::new(subject.secrets[verified.key_index()]);
     let mut message = Message::new(verified.body());
     if let Some(id) = verified.id() {
+        // An id padded with spaces or tabs can only arrive in a map built in memory (HTTP
+        // parsers strip them), and signing refuses one: there is nothing to re-sign.
+        if id.starts_with([' ', '\t']) || id.ends_with([' ', '\t']) {
+            return;
+        }
         message = message.id(id);
     }
     if let Some(timestamp) = verified.timestamp() {

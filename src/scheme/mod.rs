@@ -369,7 +369,8 @@ pub(crate) fn sign_into<S: Scheme + ?Sized>(
     message: &Message<'_>,
     headers: &mut HeaderMap,
 ) -> Result<(), SignError> {
-    body_position(scheme).map_err(SignError::Config)?;
+    // The callers ran `body_position` once already: `Scheme::sign` per call, `SignRequestLayer`
+    // when it was built. Here the content is only read.
     let content = scheme.signed_content();
     let id = match content.contains(&Part::Id) {
         true => Some(require_id(message, scheme.name())?),

@@ -45,6 +45,9 @@ use crate::secret::{Key, Secret, Secrets};
 mod custom;
 mod discord;
 mod event;
+// Unused until the Twilio scheme lands; it builds on this.
+#[allow(dead_code)]
+mod form;
 mod generic;
 mod github;
 mod headers;
@@ -54,6 +57,9 @@ mod shopify;
 mod slack;
 mod standard;
 mod stripe;
+// Unused until the Twilio and HubSpot schemes land; they build on this.
+#[allow(dead_code)]
+mod url;
 
 pub use custom::CustomScheme;
 pub use discord::Discord;

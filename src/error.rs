@@ -61,6 +61,32 @@ pub enum VerifyError {
     /// No signature matches any configured secret (401).
     #[error("signature does not match")]
     SignatureMismatch,
+    /// No signature matches, for a scheme that signs the URL it called (401): that URL is
+    /// often the culprit, so the message says where it comes from.
+    #[error(
+        "signature does not match; the signed URL is the public one you configure \
+         (check `.public_url`)"
+    )]
+    SignedUrlMismatch,
+    /// The scheme signs the URL the sender called, and the layer has not been told it (500:
+    /// the endpoint's fault, not the sender's). See
+    /// [`VerifySignatureLayer::public_url`](crate::VerifySignatureLayer::public_url).
+    #[error("this endpoint does not know its public URL, which the scheme signs")]
+    NoPublicUrl,
+    /// The body cannot be read the way the scheme signs it, e.g. a form that is not UTF-8
+    /// (400).
+    #[error("malformed body: {reason}")]
+    MalformedBody {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Nothing in the request signs its body (401): a Twilio delivery that is not a form and
+    /// whose URL carries no `bodySHA256`.
+    #[error("the body is not signed: {reason}")]
+    UnsignedBody {
+        /// Why not.
+        reason: &'static str,
+    },
     /// The timestamp is not a number of seconds the crate can use (400).
     #[error("invalid timestamp in `{header}`: {reason}")]
     InvalidTimestamp {
@@ -128,9 +154,13 @@ impl VerifyError {
             | Self::MalformedHeader { .. }
             | Self::InvalidTimestamp { .. }
             | Self::MissingSignedPart { .. }
+            | Self::MalformedBody { .. }
             | Self::BodyRead { .. } => StatusCode::BAD_REQUEST,
+            Self::NoPublicUrl => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NoSupportedSignature { .. }
             | Self::SignatureMismatch
+            | Self::SignedUrlMismatch
+            | Self::UnsignedBody { .. }
             | Self::TimestampTooOld { .. }
             | Self::TimestampTooNew { .. } => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -255,6 +285,12 @@ pub enum ConfigError {
         /// The prefix as given.
         prefix: String,
     },
+    /// The public URL given to the layer cannot be the URL a sender calls.
+    #[error("invalid public URL: {reason}")]
+    InvalidPublicUrl {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Why an outgoing message could not be signed.
@@ -297,6 +333,15 @@ pub enum SignError {
     InvalidHeaderValue {
         /// The header.
         header: HeaderName,
+    },
+    /// The message cannot be signed the way the scheme signs: a Twilio form that is not
+    /// UTF-8, or a Twilio JSON body whose URL lacks its `bodySHA256`.
+    #[error("the {scheme} scheme cannot sign this message: {reason}")]
+    Unsignable {
+        /// The scheme's name.
+        scheme: String,
+        /// Why not.
+        reason: &'static str,
     },
 }
 

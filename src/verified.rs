@@ -68,6 +68,7 @@ impl Verified {
         key_index: usize,
         key_name: Option<Arc<str>>,
         body: Bytes,
+        event: Option<EventInfo>,
     ) -> Self {
         Self {
             proof: Arc::new(Proof {
@@ -78,7 +79,7 @@ impl Verified {
                 timestamp: claims.timestamp,
                 event_header: claims.event_header,
                 body,
-                event: OnceLock::new(),
+                event: event.map_or_else(OnceLock::new, OnceLock::from),
             }),
         }
     }

@@ -514,7 +514,7 @@ async fn a_discord_delivery_verifies_with_the_application_public_key_over_http()
         &now_text,
     ])
     .await;
-    let body: &'static [u8] = br#"{"id":"1215406394432852028","type":1,"version":1}"#;
+    let body: &'static [u8] = br#"{"id":"1215406394432852028","type":2,"version":1}"#;
     let headers = Discord
         .sign(
             &Secret::new(RFC8032_SEED),
@@ -532,12 +532,26 @@ async fn a_discord_delivery_verifies_with_the_application_public_key_over_http()
             "key": 2,
             "key_flag": "--public-key",
             "bytes": body.len(),
-            "event_type": "ping"
+            "event_type": "application_command"
         })
     );
 
+    // Discord's PING is answered by the layer with a PONG, as Discord requires.
+    let ping: &'static [u8] = br#"{"id":"1215406394432852029","type":1,"version":1}"#;
+    let ping_headers = Discord
+        .sign(
+            &Secret::new(RFC8032_SEED),
+            &Message::new(ping).timestamp(now),
+        )
+        .unwrap();
+    let (status, text) = post(addr, ping_headers, ping).await;
+    assert_eq!(
+        (status, json(&text)),
+        (StatusCode::OK, serde_json::json!({"type": 1}))
+    );
+
     // Discord probes endpoints with bad signatures and expects 401: a changed body is one.
-    let tampered: &'static [u8] = br#"{"id":"1215406394432852028","type":2,"version":1}"#;
+    let tampered: &'static [u8] = br#"{"id":"1215406394432852028","type":3,"version":1}"#;
     let (status, text) = post(addr, headers.clone(), tampered).await;
     assert_eq!(
         (status, text.as_str()),

@@ -27,6 +27,10 @@ pub enum Algorithm {
     Ed25519,
     /// ECDSA over P-256 with SHA-256, DER-encoded signatures: SendGrid.
     EcdsaP256Sha256,
+    /// No signature: the shared secret itself travels in a header (GitLab's
+    /// `X-Gitlab-Token`), and is compared with the configured one in constant time. It proves
+    /// the sender knows the secret, not that the body is theirs; TLS has to do the rest.
+    Token,
 }
 
 impl Algorithm {
@@ -35,13 +39,18 @@ impl Algorithm {
         matches!(self, Self::HmacSha1 | Self::HmacSha256 | Self::HmacSha512)
     }
 
+    /// Whether the algorithm's keys are shared secrets: an HMAC, or a [`Token`](Self::Token).
+    pub fn is_shared(self) -> bool {
+        self.is_hmac() || self == Self::Token
+    }
+
     /// The length of a signature in bytes, when it is fixed (everything but DER-encoded ECDSA).
     pub fn signature_len(self) -> Option<usize> {
         match self {
             Self::HmacSha1 => Some(20),
             Self::HmacSha256 => Some(32),
             Self::HmacSha512 | Self::Ed25519 => Some(64),
-            Self::EcdsaP256Sha256 => None,
+            Self::EcdsaP256Sha256 | Self::Token => None,
         }
     }
 }
@@ -54,6 +63,7 @@ impl fmt::Display for Algorithm {
             Self::HmacSha512 => "HMAC-SHA512",
             Self::Ed25519 => "Ed25519",
             Self::EcdsaP256Sha256 => "ECDSA-P256-SHA256",
+            Self::Token => "token",
         })
     }
 }

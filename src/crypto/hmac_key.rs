@@ -27,7 +27,7 @@ impl HmacKey {
             Algorithm::HmacSha512 => {
                 Self::Sha512(Box::new(Hmac::new_from_slice(key).expect(ANY_LENGTH)))
             }
-            Algorithm::Ed25519 | Algorithm::EcdsaP256Sha256 => return None,
+            Algorithm::Ed25519 | Algorithm::EcdsaP256Sha256 | Algorithm::Token => return None,
         })
     }
 

@@ -39,6 +39,8 @@ enum Kind {
     Hmac(HmacKey),
     Ed25519(ed25519_dalek::SigningKey),
     EcdsaP256(p256::ecdsa::SigningKey),
+    /// A shared token, sent as it is (at most 72 bytes, checked when made).
+    Token(Zeroizing<Vec<u8>>),
 }
 
 impl SigningKey {
@@ -54,6 +56,21 @@ impl SigningKey {
             },
             None => panic!("{algorithm} is not an HMAC"),
         }
+    }
+
+    /// A shared token for [`Algorithm::Token`], which is sent as it is.
+    ///
+    /// # Errors
+    ///
+    /// A reason, phrased to follow "secret #1 ", when the token is empty or longer than 72
+    /// bytes.
+    pub fn token(token: &[u8]) -> Result<Self, &'static str> {
+        if token.is_empty() || Signature::new(Algorithm::Token, token).is_none() {
+            return Err("is empty or longer than 72 bytes, which a token may not be");
+        }
+        Ok(Self {
+            kind: Kind::Token(Zeroizing::new(token.to_vec())),
+        })
     }
 
     /// An Ed25519 private key from its 32-byte seed, written as 64 hex digits, as base64, or
@@ -135,6 +152,7 @@ impl SigningKey {
             Kind::Hmac(mac) => mac.algorithm(),
             Kind::Ed25519(_) => Algorithm::Ed25519,
             Kind::EcdsaP256(_) => Algorithm::EcdsaP256Sha256,
+            Kind::Token(_) => Algorithm::Token,
         }
     }
 
@@ -146,6 +164,7 @@ impl SigningKey {
             },
             Kind::Ed25519(key) => VerifyingKey::from_ed25519(key.verifying_key()),
             Kind::EcdsaP256(key) => VerifyingKey::from_p256(*key.verifying_key()),
+            Kind::Token(token) => VerifyingKey::token(token),
         }
     }
 
@@ -164,6 +183,8 @@ impl SigningKey {
                     .expect("a SHA-256 digest is a valid prehash");
                 signature.to_der().as_bytes().to_vec()
             }
+            // The token is the "signature", whatever the message.
+            Kind::Token(token) => token.to_vec(),
         };
         Signature::new(self.algorithm(), &bytes).expect("every algorithm's signature fits")
     }

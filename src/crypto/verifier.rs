@@ -20,6 +20,7 @@ pub(crate) struct Verifier {
     /// One hash for every ECDSA key, when there is one; boxed, so that the other schemes'
     /// requests do not carry its room.
     ecdsa_hash: Option<Box<Sha256>>,
+    tokens: Vec<(usize, [u8; 32])>,
     signatures: Signatures,
 }
 
@@ -38,6 +39,7 @@ impl Verifier {
             ed25519: Vec::new(),
             ecdsa_keys: Vec::new(),
             ecdsa_hash: None,
+            tokens: Vec::new(),
             signatures: Signatures::new(),
         };
         for (index, key) in keyring.keys().enumerate() {
@@ -61,12 +63,16 @@ impl Verifier {
                     verifier.ecdsa_keys.push((index, *public));
                     verifier.ecdsa_hash.get_or_insert_with(Box::default);
                 }
+                KeyKind::Token(digest) if has(Algorithm::Token) => {
+                    verifier.tokens.push((index, **digest));
+                }
                 _ => {}
             }
         }
         let idle = verifier.hmacs.is_empty()
             && verifier.ed25519.is_empty()
-            && verifier.ecdsa_keys.is_empty();
+            && verifier.ecdsa_keys.is_empty()
+            && verifier.tokens.is_empty();
         verifier.signatures = signatures;
         (!idle).then_some(verifier)
     }
@@ -112,8 +118,14 @@ impl Verifier {
             });
             signed.then_some(*index)
         });
+        let tokens = self.tokens.iter().filter_map(|(index, digest)| {
+            let sent = of(Algorithm::Token).fold(Choice::from(0), |hit, token| {
+                hit | Sha256::digest(token.as_bytes()).as_slice().ct_eq(digest)
+            });
+            bool::from(sent).then_some(*index)
+        });
         // `min` runs every check, whatever the others found; the first key that matched wins.
-        hmacs.chain(ed25519).chain(ecdsa).min()
+        hmacs.chain(ed25519).chain(ecdsa).chain(tokens).min()
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::hmac_key::HmacKey;
-use super::{Algorithm, PublicKey, Signatures, Verifier};
+use super::{Algorithm, PublicKey, Signature, Signatures, Verifier};
 
 /// A key ready to check signatures: a pre-keyed HMAC, or a decoded public key.
 ///
@@ -21,6 +21,9 @@ pub(super) enum KeyKind {
     Hmac(HmacKey),
     Ed25519(ed25519_dalek::VerifyingKey),
     EcdsaP256(p256::ecdsa::VerifyingKey),
+    /// The SHA-256 of a shared token: tokens are compared as digests, so that neither their
+    /// bytes nor their lengths are compared directly.
+    Token(Box<[u8; 32]>),
 }
 
 impl VerifyingKey {
@@ -35,6 +38,27 @@ impl VerifyingKey {
                 kind: KeyKind::Hmac(mac),
             },
             None => panic!("{algorithm} is not an HMAC"),
+        }
+    }
+
+    /// A shared token, for [`Algorithm::Token`].
+    pub fn token(token: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self {
+            kind: KeyKind::Token(Box::new(sha2::Sha256::digest(token).into())),
+        }
+    }
+
+    /// The HMAC of `bytes` under this key, for a provider's handshake (Zoom signs a token it
+    /// sends with the endpoint's secret); `None` when the key is not an HMAC key.
+    pub fn mac(&self, bytes: &[u8]) -> Option<Signature> {
+        match &self.kind {
+            KeyKind::Hmac(mac) => {
+                let mut mac = mac.clone();
+                mac.update(bytes);
+                Some(mac.finish())
+            }
+            _ => None,
         }
     }
 
@@ -71,6 +95,7 @@ impl VerifyingKey {
             KeyKind::Hmac(mac) => mac.algorithm(),
             KeyKind::Ed25519(_) => Algorithm::Ed25519,
             KeyKind::EcdsaP256(_) => Algorithm::EcdsaP256Sha256,
+            KeyKind::Token(_) => Algorithm::Token,
         }
     }
 }
@@ -97,6 +122,10 @@ impl Keyring {
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &VerifyingKey> {
         self.keys.iter().map(|(key, _)| key)
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&VerifyingKey> {
+        self.keys.get(index).map(|(key, _)| key)
     }
 
     pub(crate) fn name(&self, index: usize) -> Option<&Arc<str>> {

@@ -1,21 +1,27 @@
-//! A scheme assembled from parts, for senders none of the presets describe.
+//! A scheme assembled from parts, for senders none of the presets describe, and the data
+//! most presets are made of.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, Uri};
 
 use super::event;
-use super::headers::{prefixed_signature, required, single, timestamp};
+use super::handshake::{self, Probe};
+use super::headers::{List, Version, prefixed_signature, required, single};
 use super::{
-    EventInfo, Message, Part, Scheme, Signature, SignedHeaders, header_value, require_id,
-    require_timestamp,
+    EventInfo, Message, Part, Scheme, Signature, SignedHeaders, Timestamp, TimestampFormat,
+    Tolerance, header_value, require_id, require_timestamp,
 };
 use crate::crypto::{Algorithm, Encoding};
 use crate::error::{ConfigError, SignError, VerifyError};
+use crate::secret::Secret;
 
-/// A scheme built from parts: the signature header and its prefix, hex or base64, optional
-/// timestamp and id headers, and the signed content as a template such as
-/// `{id}.{timestamp}.{body}`.
+/// A scheme built from parts: where the signature is and how it is written, the algorithm,
+/// where the timestamp and the id are, and the signed content as a template such as
+/// `{id}.{timestamp}.{body}`. Most of the crate's presets are made this way (see
+/// [`presets`](super#presets)); a provider the crate lacks takes about ten lines.
 ///
 /// # Example
 ///
@@ -41,19 +47,74 @@ use crate::error::{ConfigError, SignError, VerifyError};
 /// assert_eq!(headers["x-acme-delivery"], "d-1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// A list of signatures with the timestamp among them, as Paddle writes
+/// `Paddle-Signature: ts=1700000000;h1=<hex>`:
+///
+/// ```
+/// use std::time::Duration;
+/// use http::HeaderName;
+/// use tower_webhook::scheme::{CustomScheme, Message, Scheme};
+/// use tower_webhook::Secret;
+///
+/// let paddle_like = CustomScheme::new(HeaderName::from_static("paddle-signature"))
+///     .signature_list(";", '=', "h1")
+///     .timestamp_in_signature("ts")
+///     .tolerance(Duration::from_secs(5))
+///     .signed_content("{timestamp}:{body}")?;
+/// let headers = paddle_like.sign(&Secret::new("pdl_ntfset_x"), &Message::new(b"{}").timestamp(1700000000))?;
+/// assert!(headers["paddle-signature"].to_str()?.starts_with("ts=1700000000;h1="));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
 pub struct CustomScheme {
     name: Cow<'static, str>,
     signature_header: HeaderName,
     signature_prefix: Cow<'static, str>,
+    list: Option<SignatureList>,
     encoding: Encoding,
     algorithm: Algorithm,
-    timestamp_header: Option<HeaderName>,
+    timestamp: TimestampSource,
+    timestamp_format: TimestampFormat,
+    tolerance: Tolerance,
     id_header: Option<HeaderName>,
     signed_content: Vec<Part>,
     template: Cow<'static, str>,
     event_type: EventType,
     id_field: Option<Cow<'static, str>>,
+    signed_url: Option<fn(&str) -> Cow<'_, str>>,
+    answer: Option<Answer>,
+    verify_token: Option<Secret>,
+}
+
+/// A scheme's answer to its provider's endpoint check (see [`Scheme::handshake`]).
+pub type Answer = fn(&Probe<'_>) -> Option<Response<Bytes>>;
+
+/// Several signatures in one header: `v1=<sig>,v1=<sig>` or `v1,<sig> v1,<sig>`.
+#[derive(Debug, Clone)]
+struct SignatureList {
+    /// As written between entries (`,`, `;`, `, ` or ` `).
+    separator: Cow<'static, str>,
+    pair: char,
+    version: Cow<'static, str>,
+}
+
+impl SignatureList {
+    /// The character entries are split on; spaces around it are trimmed from each entry.
+    fn split_on(&self) -> char {
+        self.separator.trim().chars().next().unwrap_or(' ')
+    }
+}
+
+/// Where a [`CustomScheme`] reads the timestamp.
+#[derive(Debug, Clone)]
+enum TimestampSource {
+    None,
+    Header(HeaderName),
+    /// The entry with this key in the signature list (Stripe's `t=`, Paddle's `ts=`).
+    InSignature(Cow<'static, str>),
+    /// A field of the JSON body (Linear's `webhookTimestamp`), checked once the body verifies.
+    BodyField(Cow<'static, str>),
 }
 
 /// Where a [`CustomScheme`] reads the event type.
@@ -62,24 +123,32 @@ enum EventType {
     None,
     Header(HeaderName),
     Field(Cow<'static, str>),
+    /// `{header}.{field}` when the body has the field, else the header alone.
+    HeaderAndField(HeaderName, Cow<'static, str>),
 }
 
 impl CustomScheme {
     /// A scheme whose signature is in `signature_header`, as hex without a prefix, over the body
-    /// alone. Refine it with the other methods.
+    /// alone, with HMAC-SHA256. Refine it with the other methods.
     pub fn new(signature_header: HeaderName) -> Self {
         Self {
             name: Cow::Borrowed("custom"),
             signature_header,
             signature_prefix: Cow::Borrowed(""),
+            list: None,
             encoding: Encoding::Hex,
             algorithm: Algorithm::HmacSha256,
-            timestamp_header: None,
+            timestamp: TimestampSource::None,
+            timestamp_format: TimestampFormat::Seconds,
+            tolerance: Tolerance::DEFAULT,
             id_header: None,
             signed_content: vec![Part::Body],
             template: Cow::Borrowed("{body}"),
             event_type: EventType::None,
             id_field: None,
+            signed_url: None,
+            answer: None,
+            verify_token: None,
         }
     }
 
@@ -104,7 +173,8 @@ impl CustomScheme {
     }
 
     /// Reads the event type from this field of the JSON body (replacing any earlier choice).
-    /// Dots step into nested objects: `event.type` is `{"event": {"type": …}}`.
+    /// Dots step into nested objects, numbers into arrays: `event.type` is
+    /// `{"event": {"type": …}}`, `0.type` the `type` of the first element.
     ///
     /// # Example
     ///
@@ -122,6 +192,18 @@ impl CustomScheme {
     #[must_use]
     pub fn event_type_field(mut self, path: impl Into<Cow<'static, str>>) -> Self {
         self.event_type = EventType::Field(path.into());
+        self
+    }
+
+    /// Names the event `{header}.{field}`: the header's value, then the body field's when the
+    /// body has it (GitHub's `X-GitHub-Event` and `action` make `issues.opened`).
+    #[must_use]
+    pub fn event_type_header_and_field(
+        mut self,
+        header: HeaderName,
+        path: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.event_type = EventType::HeaderAndField(header, path.into());
         self
     }
 
@@ -148,6 +230,25 @@ impl CustomScheme {
         self
     }
 
+    /// The signature header holds a list: entries separated by `separator` (`","`, `";"`,
+    /// `", "`, or `" "`), each `version` then `pair` then a signature (`v1=<sig>`,
+    /// `v1,<sig>`). Every entry of that version counts (a sender rolling its secret signs
+    /// with both); entries of other versions are skipped.
+    #[must_use]
+    pub fn signature_list(
+        mut self,
+        separator: impl Into<Cow<'static, str>>,
+        pair: char,
+        version: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.list = Some(SignatureList {
+            separator: separator.into(),
+            pair,
+            version: version.into(),
+        });
+        self
+    }
+
     /// How the signature is encoded (default hex).
     #[must_use]
     pub fn encoding(mut self, encoding: Encoding) -> Self {
@@ -155,7 +256,7 @@ impl CustomScheme {
         self
     }
 
-    /// The HMAC that signs (default HMAC-SHA256).
+    /// The algorithm that signs (default HMAC-SHA256).
     ///
     /// # Example
     ///
@@ -173,19 +274,51 @@ impl CustomScheme {
     /// # Ok::<(), tower_webhook::SignError>(())
     /// ```
     ///
-    /// A custom scheme signs with a shared secret: an algorithm that is not an HMAC is refused
-    /// when the layer is built ([`ConfigError::UnsupportedAlgorithm`]).
+    /// With Ed25519 or ECDSA the layer verifies with [`PublicKey`](crate::crypto::PublicKey)s
+    /// and signs with a private key; with [`Algorithm::Token`] the secret itself is the header.
     #[must_use]
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
         self.algorithm = algorithm;
         self
     }
 
-    /// The header carrying the Unix timestamp. With it, every request must carry a timestamp
+    /// The header carrying the timestamp. With it, every request must carry a timestamp
     /// within the layer's tolerance.
     #[must_use]
     pub fn timestamp_header(mut self, header: HeaderName) -> Self {
-        self.timestamp_header = Some(header);
+        self.timestamp = TimestampSource::Header(header);
+        self
+    }
+
+    /// The timestamp is the entry with this key in the [signature list](Self::signature_list)
+    /// (Stripe's and Calendly's `t`, Paddle's `ts`).
+    #[must_use]
+    pub fn timestamp_in_signature(mut self, key: impl Into<Cow<'static, str>>) -> Self {
+        self.timestamp = TimestampSource::InSignature(key.into());
+        self
+    }
+
+    /// The timestamp is this field of the signed JSON body (Linear's `webhookTimestamp`): the
+    /// layer checks it once the signature has verified, and refuses a delivery without it.
+    #[must_use]
+    pub fn timestamp_field(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        self.timestamp = TimestampSource::BodyField(path.into());
+        self
+    }
+
+    /// How the timestamp is written (default Unix seconds).
+    #[must_use]
+    pub fn timestamp_format(mut self, format: TimestampFormat) -> Self {
+        self.timestamp_format = format;
+        self
+    }
+
+    /// The window a timestamp must fall in by default (300 s either way unless set): a
+    /// [`Duration`](std::time::Duration) or a [`Tolerance`]. A layer's own
+    /// [`tolerance`](crate::VerifySignatureLayer::tolerance) still overrides it.
+    #[must_use]
+    pub fn tolerance(mut self, tolerance: impl Into<Tolerance>) -> Self {
+        self.tolerance = tolerance.into();
         self
     }
 
@@ -196,8 +329,34 @@ impl CustomScheme {
         self
     }
 
-    /// The signed content, as a template of `{id}`, `{timestamp}` and `{body}` (exactly once)
-    /// between literal text, e.g. `{timestamp}.{body}`.
+    /// Rewrites the URL before it is signed, for a provider that does (HubSpot decodes a few
+    /// escapes).
+    #[must_use]
+    pub fn signed_url_with(mut self, rewrite: fn(&str) -> Cow<'_, str>) -> Self {
+        self.signed_url = Some(rewrite);
+        self
+    }
+
+    /// Answers the provider's endpoint check with `answer` (see [`Scheme::handshake`]).
+    #[must_use]
+    pub fn answers(mut self, answer: Answer) -> Self {
+        self.answer = Some(answer);
+        self
+    }
+
+    /// Answers the unsigned subscription check Meta (and WebSub hubs) make, `GET
+    /// ?hub.mode=subscribe&hub.challenge=…&hub.verify_token=…`, with the challenge when the
+    /// verify token is this one (compared in constant time), and with 403 when it is not.
+    /// The verify token is yours to choose; it is not the app secret.
+    #[must_use]
+    pub fn verify_token(mut self, token: impl Into<Secret>) -> Self {
+        self.verify_token = Some(token.into());
+        self
+    }
+
+    /// The signed content, as a template of `{id}`, `{timestamp}`, `{url}`, `{method}` and
+    /// `{body}` (exactly once) between literal text, e.g. `{timestamp}.{body}`. `{form}`
+    /// stands for Twilio's canonical form in place of `{body}` (see [`Part::Form`]).
     ///
     /// # Errors
     ///
@@ -211,6 +370,75 @@ impl CustomScheme {
         self.signed_content = parse_template(&template)?;
         self.template = template;
         Ok(self)
+    }
+
+    fn timestamp_key(&self) -> Option<&str> {
+        match &self.timestamp {
+            TimestampSource::InSignature(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Reads the list of signatures and, when the scheme keeps it there, the timestamp.
+    fn parse_list<'h>(
+        &self,
+        list: &SignatureList,
+        value: &'h str,
+    ) -> Result<SignedHeaders<'h>, VerifyError> {
+        let name = &self.signature_header;
+        let malformed = |reason| VerifyError::MalformedHeader {
+            header: name.clone(),
+            reason,
+        };
+        let shape = List {
+            separator: list.split_on(),
+            pair: list.pair,
+            shape: "not a list of signatures in the expected shape",
+        };
+        let versions = [Version {
+            tag: &list.version,
+            algorithm: self.algorithm,
+            encoding: self.encoding,
+        }];
+        let key = self.timestamp_key();
+        let mut timestamp = None;
+        let listed = shape.read(value, name, &versions, |entry, value| {
+            if Some(entry) != key {
+                return Ok(false);
+            }
+            if timestamp.is_some() {
+                return Err(malformed("more than one timestamp"));
+            }
+            timestamp = Some(Timestamp::parse_as(value, self.timestamp_format, name)?);
+            Ok(true)
+        })?;
+        let mut signed = SignedHeaders::new(listed.require(name)?);
+        if key.is_some() {
+            signed = signed.with_timestamp(timestamp.ok_or(malformed("no timestamp entry"))?);
+        }
+        Ok(signed)
+    }
+}
+
+// The parts, without the verify token's value.
+impl fmt::Debug for CustomScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CustomScheme")
+            .field("name", &self.name)
+            .field("signature_header", &self.signature_header)
+            .field("signature_prefix", &self.signature_prefix)
+            .field("list", &self.list)
+            .field("encoding", &self.encoding)
+            .field("algorithm", &self.algorithm)
+            .field("timestamp", &self.timestamp)
+            .field("timestamp_format", &self.timestamp_format)
+            .field("tolerance", &self.tolerance)
+            .field("id_header", &self.id_header)
+            .field("template", &self.template)
+            .field("event_type", &self.event_type)
+            .field("id_field", &self.id_field)
+            .field("verify_token", &self.verify_token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
     }
 }
 
@@ -230,21 +458,25 @@ fn parse_template(template: &str) -> Result<Vec<Part>, ConfigError> {
             parts.push(Part::Literal(Cow::Owned(rest[..open].to_owned())));
         }
         let after = &rest[open..];
-        let (part, len) = if after.starts_with("{body}") {
-            (Part::Body, "{body}".len())
-        } else if after.starts_with("{timestamp}") {
-            (Part::Timestamp, "{timestamp}".len())
-        } else if after.starts_with("{id}") {
-            (Part::Id, "{id}".len())
-        } else {
+        const PLACES: [(&str, Part); 6] = [
+            ("{body}", Part::Body),
+            ("{form}", Part::Form),
+            ("{timestamp}", Part::Timestamp),
+            ("{id}", Part::Id),
+            ("{url}", Part::Url),
+            ("{method}", Part::Method),
+        ];
+        let Some((place, part)) = PLACES.iter().find(|(place, _)| after.starts_with(place)) else {
             return Err(invalid(
-                "only `{id}`, `{timestamp}` and `{body}` may stand in braces",
+                "only `{id}`, `{timestamp}`, `{url}`, `{method}`, `{body}` and `{form}` may stand in \
+                 braces",
             ));
         };
+        let (part, len) = (part.clone(), place.len());
         parts.push(part);
         rest = &after[len..];
     }
-    match parts.iter().filter(|part| **part == Part::Body).count() {
+    match parts.iter().filter(|part| part.is_body()).count() {
         1 => Ok(parts),
         0 => Err(invalid("`{body}` is missing")),
         _ => Err(invalid("`{body}` may appear only once")),
@@ -270,42 +502,104 @@ impl Scheme for CustomScheme {
             reason,
         };
         for part in &self.signed_content {
-            match part {
-                Part::Timestamp if self.timestamp_header.is_none() => {
+            match (part, &self.timestamp) {
+                (Part::Timestamp, TimestampSource::None) => {
                     return Err(invalid("uses `{timestamp}` but no timestamp header is set"));
                 }
-                Part::Id if self.id_header.is_none() => {
+                (Part::Timestamp, TimestampSource::BodyField(_)) => {
+                    return Err(invalid(
+                        "uses `{timestamp}`, which cannot be a field of the body it signs",
+                    ));
+                }
+                (Part::Id, _) if self.id_header.is_none() => {
                     return Err(invalid("uses `{id}` but no id header is set"));
                 }
                 _ => {}
             }
         }
-        if !self.algorithm.is_hmac() {
-            return Err(ConfigError::UnsupportedAlgorithm {
-                algorithm: self.algorithm.to_string(),
-                reason: "a custom scheme signs with a shared secret, so with an HMAC",
-            });
+        if self.timestamp_key().is_some() && self.list.is_none() {
+            return Err(invalid(
+                "keeps the timestamp in the signature header, which is not a list",
+            ));
         }
-        // A prefix outside visible ASCII could never be read back from a header value: the
-        // same rule as for the values the signing side writes.
-        let readable = HeaderValue::from_str(&self.signature_prefix)
-            .is_ok_and(|prefix| prefix.to_str().is_ok());
-        if !readable {
-            return Err(ConfigError::InvalidSignaturePrefix {
-                prefix: self.signature_prefix.clone().into_owned(),
-            });
+        // A prefix, separator or version outside visible ASCII could never be read back from
+        // a header value: the same rule as for the values the signing side writes.
+        let readable =
+            |text: &str| HeaderValue::from_str(text).is_ok_and(|value| value.to_str().is_ok());
+        let mut texts = vec![self.signature_prefix.as_ref()];
+        if let Some(list) = &self.list {
+            let pair = list.pair.to_string();
+            let usable = !list.version.is_empty()
+                && list.split_on() != list.pair
+                && readable(&pair)
+                && readable(&list.separator);
+            if !usable {
+                return Err(ConfigError::InvalidSignaturePrefix {
+                    prefix: format!("{}{}{}", list.version, list.pair, list.separator),
+                });
+            }
+            texts.push(&list.version);
         }
-        Ok(())
+        match texts.into_iter().find(|text| !readable(text)) {
+            Some(text) => Err(ConfigError::InvalidSignaturePrefix {
+                prefix: text.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
+    fn timestamp_format(&self) -> TimestampFormat {
+        self.timestamp_format
+    }
+
+    fn tolerance(&self) -> Tolerance {
+        self.tolerance
+    }
+
+    fn timestamp_in_body(&self) -> bool {
+        matches!(self.timestamp, TimestampSource::BodyField(_))
+    }
+
+    fn signed_url<'u>(&self, url: &'u str) -> Cow<'u, str> {
+        match self.signed_url {
+            Some(rewrite) => rewrite(url),
+            None => Cow::Borrowed(url),
+        }
+    }
+
+    fn handshake(&self, probe: &Probe<'_>) -> Option<Response<Bytes>> {
+        self.answer.and_then(|answer| answer(probe))
+    }
+
+    fn unsigned_handshake(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+    ) -> Option<Response<Bytes>> {
+        let token = self.verify_token.as_ref()?;
+        (method == Method::GET).then(|| handshake::hub_challenge(uri, token))?
+    }
+
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        let mut signed = SignedHeaders::default();
-        if let Some(name) = &self.timestamp_header {
-            signed = signed.with_timestamp(timestamp(headers, name)?);
+        let name = &self.signature_header;
+        let mut signed = match &self.list {
+            Some(list) => self.parse_list(list, required(headers, name)?)?,
+            None => SignedHeaders::new(prefixed_signature(
+                headers,
+                name,
+                &self.signature_prefix,
+                self.algorithm,
+                self.encoding,
+            )?),
+        };
+        if let TimestampSource::Header(name) = &self.timestamp {
+            let raw = required(headers, name)?;
+            signed = signed.with_timestamp(Timestamp::parse_as(raw, self.timestamp_format, name)?);
         }
         if let Some(name) = &self.id_header {
             let id = if self.signed_content.contains(&Part::Id) {
@@ -317,13 +611,6 @@ impl Scheme for CustomScheme {
                 signed = signed.with_id(id);
             }
         }
-        signed.signatures = prefixed_signature(
-            headers,
-            &self.signature_header,
-            &self.signature_prefix,
-            self.algorithm,
-            self.encoding,
-        )?;
         let event = self.event_header().and_then(|name| headers.get(name));
         Ok(signed.with_event_header(event))
     }
@@ -334,17 +621,28 @@ impl Scheme for CustomScheme {
         message: &Message<'_>,
         signature: &Signature,
     ) -> Result<(), SignError> {
-        let signature = format!(
-            "{}{}",
-            self.signature_prefix,
-            signature.encode(self.encoding)
-        );
-        headers.insert(
-            self.signature_header.clone(),
-            header_value(&self.signature_header, &signature)?,
-        );
-        if let Some(name) = &self.timestamp_header {
-            headers.insert(name.clone(), require_timestamp(message, &self.name)?.into());
+        let encoded = signature.encode(self.encoding);
+        let timestamp =
+            || require_timestamp(message, &self.name).map(|t| self.timestamp_format.format(t));
+        let value = match &self.list {
+            None => format!("{}{encoded}", self.signature_prefix),
+            Some(list) => {
+                let entry = format!("{}{}{encoded}", list.version, list.pair);
+                match self.timestamp_key() {
+                    Some(key) => format!(
+                        "{key}{}{}{}{entry}",
+                        list.pair,
+                        timestamp()?,
+                        list.separator
+                    ),
+                    None => entry,
+                }
+            }
+        };
+        let name = &self.signature_header;
+        headers.insert(name.clone(), header_value(name, &value)?);
+        if let TimestampSource::Header(name) = &self.timestamp {
+            headers.insert(name.clone(), header_value(name, &timestamp()?)?);
         }
         if let Some(name) = &self.id_header {
             let id = if self.signed_content.contains(&Part::Id) {
@@ -356,34 +654,48 @@ impl Scheme for CustomScheme {
                 headers.insert(name.clone(), header_value(name, id)?);
             }
         }
-        if let (EventType::Header(name), Some(event_type)) = (&self.event_type, message.event_type)
-        {
-            headers.insert(name.clone(), header_value(name, event_type)?);
+        if let (Some(name), Some(event_type)) = (self.event_header(), message.event_type) {
+            // `issues.opened` travels as the header `issues` when the rest is a body field,
+            // which is the sender's to write.
+            let value = match &self.event_type {
+                EventType::HeaderAndField(..) => event_type.split('.').next().unwrap_or(event_type),
+                _ => event_type,
+            };
+            headers.insert(name.clone(), header_value(name, value)?);
         }
         Ok(())
     }
 
     fn event_header(&self) -> Option<&HeaderName> {
         match &self.event_type {
-            EventType::Header(name) => Some(name),
+            EventType::Header(name) | EventType::HeaderAndField(name, _) => Some(name),
             EventType::None | EventType::Field(_) => None,
         }
     }
 
     fn event(&self, header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
+        let header = header.and_then(|value| value.to_str().ok());
         let event_type = match &self.event_type {
             EventType::None => None,
-            EventType::Header(_) => header
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned),
+            EventType::Header(_) => header.map(str::to_owned),
             EventType::Field(path) => event::field_at(payload, path),
+            EventType::HeaderAndField(_, path) => {
+                header.map(|header| match event::field_at(payload, path) {
+                    Some(field) => format!("{header}.{field}"),
+                    None => header.to_owned(),
+                })
+            }
+        };
+        let field =
+            |path: Option<&Cow<'static, str>>| path.and_then(|path| event::field_at(payload, path));
+        let timestamp = match &self.timestamp {
+            TimestampSource::BodyField(path) => field(Some(path)),
+            _ => None,
         };
         EventInfo {
             event_type,
-            id: self
-                .id_field
-                .as_ref()
-                .and_then(|path| event::field_at(payload, path)),
+            id: field(self.id_field.as_ref()),
+            timestamp,
         }
     }
 }

@@ -76,6 +76,11 @@ impl Scheme for Discord {
         SHAPE.write_headers(self.name(), headers, message, signature)
     }
 
+    /// Discord's `PING`s: `{"type": 1}` for an interaction, 204 for Webhook Events.
+    fn handshake(&self, probe: &super::Probe<'_>) -> Option<http::Response<bytes::Bytes>> {
+        super::handshake::discord(probe)
+    }
+
     fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
         #[derive(Deserialize)]
         struct WebhookEvent<'a> {
@@ -110,6 +115,7 @@ impl Scheme for Discord {
         EventInfo {
             event_type: event::owned(event_type),
             id: event::owned(fields.id),
+            ..EventInfo::new()
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct EventInfo {
     pub event_type: Option<String>,
     /// The delivery id found in the body (Stripe's `id`, Slack's `event_id`).
     pub id: Option<String>,
+    /// The timestamp as written in the body, for a scheme whose timestamp is a body field
+    /// ([`Scheme::timestamp_in_body`](super::Scheme::timestamp_in_body)).
+    pub timestamp: Option<String>,
 }
 
 impl EventInfo {
@@ -49,6 +52,13 @@ impl EventInfo {
     #[must_use]
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the body timestamp, as written.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: impl Into<String>) -> Self {
+        self.timestamp = Some(timestamp.into());
         self
     }
 }
@@ -120,9 +130,29 @@ impl<'de> Visitor<'de> for FieldAt<'_> {
         Ok(found)
     }
 
+    /// A numeric segment steps into that element of an array (`0.subscriptionType`).
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+        let wanted = self.0.split_first().and_then(|(first, rest)| {
+            let index: usize = first.parse().ok()?;
+            Some((index, rest))
+        });
+        let mut found = None;
+        let mut index = 0;
+        loop {
+            match wanted {
+                Some((at, rest)) if at == index => match seq.next_element_seed(FieldAt(rest))? {
+                    Some(value) => found = value,
+                    None => break,
+                },
+                _ => {
+                    if seq.next_element::<IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                }
+            }
+            index += 1;
+        }
+        Ok(found)
     }
 
     fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
@@ -161,6 +191,10 @@ mod tests {
         assert_eq!(field_at(json, "event.x.type").as_deref(), Some("deep"));
         assert_eq!(field_at(json, "n").as_deref(), Some("42"));
         assert_eq!(field_at(json, "event").as_deref(), None);
+        assert_eq!(field_at(json, "a.1.type").as_deref(), Some("no"));
+        assert_eq!(field_at(json, "a.0").as_deref(), Some("1"));
+        assert_eq!(field_at(json, "a.2.type").as_deref(), None);
+        assert_eq!(field_at(br#"[{"t":"x"}]"#, "0.t").as_deref(), Some("x"));
         assert_eq!(field_at(json, "missing").as_deref(), None);
         assert_eq!(field_at(b"not json", "a"), None);
         assert_eq!(

@@ -42,36 +42,138 @@ use crate::crypto::{Algorithm, NamedKey, Signature, Signatures, SigningKey, Veri
 use crate::error::{ConfigError, InvalidSecret, SignError, VerifyError};
 use crate::secret::{Key, Secret, Secrets};
 
+/// Implements [`Scheme`] for a preset's unit struct by handing every method to the scheme
+/// `$target()` returns (a `&'static` one, built once).
+macro_rules! delegate_scheme {
+    ($ty:ty => $target:expr) => {
+        impl $crate::scheme::Scheme for $ty {
+            fn name(&self) -> &str {
+                $target().name()
+            }
+            fn signed_content(&self) -> &[$crate::scheme::Part] {
+                $target().signed_content()
+            }
+            fn parse<'h>(
+                &self,
+                headers: &'h ::http::HeaderMap,
+            ) -> Result<$crate::scheme::SignedHeaders<'h>, $crate::VerifyError> {
+                $target().parse(headers)
+            }
+            fn write_headers(
+                &self,
+                headers: &mut ::http::HeaderMap,
+                message: &$crate::scheme::Message<'_>,
+                signature: &$crate::crypto::Signature,
+            ) -> Result<(), $crate::SignError> {
+                $target().write_headers(headers, message, signature)
+            }
+            fn timestamp_format(&self) -> $crate::scheme::TimestampFormat {
+                $target().timestamp_format()
+            }
+            fn tolerance(&self) -> $crate::scheme::Tolerance {
+                $target().tolerance()
+            }
+            fn signed_url<'u>(&self, url: &'u str) -> ::std::borrow::Cow<'u, str> {
+                $target().signed_url(url)
+            }
+            fn timestamp_in_body(&self) -> bool {
+                $target().timestamp_in_body()
+            }
+            fn handshake(
+                &self,
+                probe: &$crate::scheme::Probe<'_>,
+            ) -> Option<::http::Response<::bytes::Bytes>> {
+                $target().handshake(probe)
+            }
+            fn unsigned_handshake(
+                &self,
+                method: &::http::Method,
+                uri: &::http::Uri,
+                headers: &::http::HeaderMap,
+            ) -> Option<::http::Response<::bytes::Bytes>> {
+                $target().unsigned_handshake(method, uri, headers)
+            }
+            fn algorithm(&self) -> $crate::crypto::Algorithm {
+                $target().algorithm()
+            }
+            fn verifying_key(
+                &self,
+                key: &$crate::Key,
+            ) -> Result<$crate::crypto::VerifyingKey, $crate::InvalidSecret> {
+                $target().verifying_key(key)
+            }
+            fn signing_key(
+                &self,
+                secret: &$crate::Secret,
+            ) -> Result<$crate::crypto::SigningKey, $crate::InvalidSecret> {
+                $target().signing_key(secret)
+            }
+            fn key(
+                &self,
+                secret: &$crate::Secret,
+            ) -> Result<::zeroize::Zeroizing<Vec<u8>>, $crate::InvalidSecret> {
+                $target().key(secret)
+            }
+            fn check(&self) -> Result<(), $crate::ConfigError> {
+                $target().check()
+            }
+            fn id_header(&self) -> Option<&::http::HeaderName> {
+                $target().id_header()
+            }
+            fn event_header(&self) -> Option<&::http::HeaderName> {
+                $target().event_header()
+            }
+            fn event(
+                &self,
+                header: Option<&::http::HeaderValue>,
+                payload: &[u8],
+            ) -> $crate::scheme::EventInfo {
+                $target().event(header, payload)
+            }
+            fn payload<'b>(&self, body: &'b [u8]) -> ::std::borrow::Cow<'b, [u8]> {
+                $target().payload(body)
+            }
+        }
+    };
+}
+
 mod custom;
 mod discord;
 mod event;
-// Unused until the Twilio scheme lands; it builds on this.
-#[allow(dead_code)]
 mod form;
 mod generic;
 mod github;
+mod handshake;
 mod headers;
 mod key_pair;
+mod named;
+mod presets;
 mod sendgrid;
 mod shopify;
 mod slack;
 mod standard;
 mod stripe;
-// Unused until the Twilio and HubSpot schemes land; they build on this.
-#[allow(dead_code)]
+mod timestamp;
 mod url;
 
-pub use custom::CustomScheme;
+pub use custom::{Answer, CustomScheme};
 pub use discord::Discord;
 pub use event::EventInfo;
 pub use generic::{Envelope, Generic, Resource};
 pub use github::GitHub;
-pub use headers::Timestamp;
+pub use handshake::Probe;
+pub use named::{PRESETS, preset};
+pub use presets::{
+    Bitbucket, Calendly, GitHubSha1, GitLab, HubSpot, Intercom, LemonSqueezy, Linear, Meta, Mux,
+    Paddle, PagerDuty, Paystack, Sentry, Square, Twilio, Twitch, Typeform, Vercel, WooCommerce,
+    WorkOs, Zoom,
+};
 pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
-pub use standard::StandardWebhooks;
+pub use standard::{Clerk, Resend, StandardWebhooks, Svix};
 pub use stripe::Stripe;
+pub use timestamp::{Timestamp, TimestampFormat, Tolerance};
 
 /// One piece of the content a scheme signs.
 ///
@@ -88,6 +190,27 @@ pub enum Part {
     Body,
     /// Fixed text, such as a `.` separator or Slack's `v0:` version tag.
     Literal(Cow<'static, str>),
+    /// The URL the sender called, as the layer is configured to know it (see
+    /// [`VerifySignatureLayer::public_url`](crate::VerifySignatureLayer::public_url)): Square
+    /// and HubSpot sign it.
+    Url,
+    /// The request method, in capitals (`POST`): HubSpot signs it.
+    Method,
+    /// Twilio's canonical form, in place of the body: for a form post, every field, sorted by
+    /// name (and a name's distinct values sorted), written name then value; for any other
+    /// body nothing, and the URL's `bodySHA256` must be the body's SHA-256. With it the body
+    /// is read whole before it is checked, and `{url}` is tried in each form Twilio's SDKs
+    /// sign: as given, with its port removed or the default one added, and as a WHATWG URL
+    /// parser writes it.
+    /// <https://www.twilio.com/docs/usage/webhooks/webhooks-security>
+    Form,
+}
+
+impl Part {
+    /// Whether the part stands for the body: [`Body`](Self::Body) or [`Form`](Self::Form).
+    pub fn is_body(&self) -> bool {
+        matches!(self, Self::Body | Self::Form)
+    }
 }
 
 /// What a scheme reads from the request headers, before any body byte is read.
@@ -169,6 +292,13 @@ pub struct Message<'a> {
     pub timestamp: Option<i64>,
     /// The event type, for schemes that send it in a header (GitHub, Shopify).
     pub event_type: Option<&'a str>,
+    /// The URL the message is sent to, for schemes that sign it (Square, HubSpot, Twilio).
+    pub url: Option<&'a str>,
+    /// The request method, for schemes that sign it (default `POST`).
+    pub method: Option<&'a str>,
+    /// The body's media type, for schemes that sign a form's fields rather than its bytes
+    /// (Twilio; default `application/x-www-form-urlencoded`).
+    pub content_type: Option<&'a str>,
 }
 
 impl<'a> Message<'a> {
@@ -179,6 +309,9 @@ impl<'a> Message<'a> {
             id: None,
             timestamp: None,
             event_type: None,
+            url: None,
+            method: None,
+            content_type: None,
         }
     }
 
@@ -201,6 +334,27 @@ impl<'a> Message<'a> {
     #[must_use]
     pub fn event_type(mut self, event_type: &'a str) -> Self {
         self.event_type = Some(event_type);
+        self
+    }
+
+    /// Sets the URL the message is sent to, for schemes that sign it.
+    #[must_use]
+    pub fn url(mut self, url: &'a str) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// Sets the request method, for schemes that sign it (default `POST`).
+    #[must_use]
+    pub fn method(mut self, method: &'a str) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// Sets the body's media type, for schemes that sign a form's fields.
+    #[must_use]
+    pub fn content_type(mut self, content_type: &'a str) -> Self {
+        self.content_type = Some(content_type);
         self
     }
 }
@@ -249,6 +403,55 @@ pub trait Scheme: Send + Sync + 'static {
         Algorithm::HmacSha256
     }
 
+    /// How the scheme writes its timestamp (default Unix seconds): signing writes it so, and
+    /// a timestamp in the body ([`timestamp_in_body`](Self::timestamp_in_body)) is read so.
+    fn timestamp_format(&self) -> TimestampFormat {
+        TimestampFormat::Seconds
+    }
+
+    /// The window a timestamp must fall in unless the layer is given another: the provider's
+    /// documented one, five minutes either way by default.
+    fn tolerance(&self) -> Tolerance {
+        Tolerance::DEFAULT
+    }
+
+    /// The URL as the scheme signs it, given the URL the sender called: itself, unless the
+    /// provider rewrites it first (HubSpot decodes a few escapes).
+    fn signed_url<'u>(&self, url: &'u str) -> Cow<'u, str> {
+        Cow::Borrowed(url)
+    }
+
+    /// Whether the timestamp is a field of the signed body (Linear's `webhookTimestamp`)
+    /// rather than a header. [`event`](Self::event) then reads it into
+    /// [`EventInfo::timestamp`], and the layer checks the window once the signature has
+    /// verified, refusing a delivery without it.
+    fn timestamp_in_body(&self) -> bool {
+        false
+    }
+
+    /// The answer to a provider checking the endpoint (Slack's `url_verification`, Twitch's
+    /// `webhook_callback_verification`, Zoom's `endpoint.url_validation`), for a request whose
+    /// signature has verified; `None` for an ordinary delivery. The layer sends the answer
+    /// itself and the inner service never sees the check (see
+    /// [`VerifySignatureLayer::answer_handshakes`](crate::VerifySignatureLayer::answer_handshakes)).
+    fn handshake(&self, probe: &Probe<'_>) -> Option<http::Response<bytes::Bytes>> {
+        let _ = probe;
+        None
+    }
+
+    /// The answer to an unsigned check the provider makes before it signs anything (Meta's
+    /// `GET ?hub.mode=subscribe&hub.verify_token=…`), from the request head alone; `None` to
+    /// verify the request as usual.
+    fn unsigned_handshake(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Option<http::Response<bytes::Bytes>> {
+        let _ = (method, uri, headers);
+        None
+    }
+
     /// Turns a configured secret or public key into the key that checks signatures.
     ///
     /// The default follows [`algorithm`](Self::algorithm): for an HMAC, shared secrets only,
@@ -261,7 +464,12 @@ pub trait Scheme: Send + Sync + 'static {
     fn verifying_key(&self, key: &Key) -> Result<VerifyingKey, InvalidSecret> {
         let algorithm = self.algorithm();
         match key {
-            _ if !algorithm.is_hmac() => key.key_pair(algorithm),
+            _ if !algorithm.is_shared() => key.key_pair(algorithm),
+            Key::Secret(secret) if algorithm == Algorithm::Token => {
+                let token = self.key(secret)?;
+                SigningKey::token(&token).map_err(InvalidSecret::new)?;
+                Ok(VerifyingKey::token(&token))
+            }
             Key::Secret(secret) => Ok(VerifyingKey::hmac(algorithm, &self.key(secret)?)),
             Key::Public(_) => Err(InvalidSecret::new(
                 "cannot be used: this scheme verifies with shared secrets",
@@ -280,6 +488,8 @@ pub trait Scheme: Send + Sync + 'static {
         let algorithm = self.algorithm();
         if algorithm.is_hmac() {
             Ok(SigningKey::hmac(algorithm, &self.key(secret)?))
+        } else if algorithm == Algorithm::Token {
+            SigningKey::token(&self.key(secret)?).map_err(InvalidSecret::new)
         } else {
             SigningKey::private(algorithm, secret.expose()).map_err(InvalidSecret::new)
         }
@@ -383,14 +593,29 @@ pub(crate) fn sign_into<S: Scheme + ?Sized>(
         false => None,
     };
     let timestamp = match content.contains(&Part::Timestamp) {
-        true => Some(require_timestamp(message, scheme.name())?.to_string()),
+        true => Some(
+            scheme
+                .timestamp_format()
+                .format(require_timestamp(message, scheme.name())?),
+        ),
         false => None,
+    };
+    let url = match content.contains(&Part::Url) {
+        true => Some(scheme.signed_url(require_url(message, scheme.name())?)),
+        false => None,
+    };
+    let values = PartValues {
+        id,
+        timestamp: timestamp.as_deref(),
+        url: url.as_deref(),
+        method: message.method,
     };
     let mut signed = Vec::with_capacity(message.body.len() + 64);
     for part in content {
         match part {
             Part::Body => signed.extend_from_slice(message.body),
-            part => signed.extend_from_slice(part_bytes(part, id, timestamp.as_deref())),
+            Part::Form => signed.extend(signed_form(scheme.name(), message, url.as_deref())?),
+            part => signed.extend_from_slice(part_bytes(part, &values)),
         }
     }
     let signature = key.sign(&signed);
@@ -432,7 +657,7 @@ impl crate::secret::SecretFormat {
     /// ```
     pub fn for_scheme(scheme: &dyn Scheme) -> Self {
         match scheme.name() {
-            "standard-webhooks" | "stripe" => Self::Whsec,
+            "standard-webhooks" | "svix" | "clerk" | "resend" | "stripe" => Self::Whsec,
             _ => Self::Hex,
         }
     }
@@ -471,18 +696,27 @@ pub(crate) fn key_error(index: usize, key: &Key, reason: InvalidSecret) -> Confi
     }
 }
 
-/// The bytes a part other than the body stands for, on both the signing and the verifying side.
-pub(crate) fn part_bytes<'a>(
-    part: &'a Part,
-    id: Option<&'a str>,
-    timestamp: Option<&'a str>,
-) -> &'a [u8] {
-    match part {
-        Part::Literal(text) => text.as_bytes(),
-        Part::Timestamp => timestamp.unwrap_or_default().as_bytes(),
-        Part::Id => id.unwrap_or_default().as_bytes(),
-        Part::Body => &[],
-    }
+/// What a request (or an outgoing message) gives the parts of the signed content around the
+/// body: the one source of those bytes for both the signing and the verifying side.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PartValues<'a> {
+    pub(crate) id: Option<&'a str>,
+    pub(crate) timestamp: Option<&'a str>,
+    pub(crate) url: Option<&'a str>,
+    pub(crate) method: Option<&'a str>,
+}
+
+/// The bytes a part other than the body stands for.
+pub(crate) fn part_bytes<'a>(part: &'a Part, values: &PartValues<'a>) -> &'a [u8] {
+    let text = match part {
+        Part::Literal(text) => text,
+        Part::Timestamp => values.timestamp.unwrap_or_default(),
+        Part::Id => values.id.unwrap_or_default(),
+        Part::Url => values.url.unwrap_or_default(),
+        Part::Method => values.method.unwrap_or("POST"),
+        Part::Body | Part::Form => "",
+    };
+    text.as_bytes()
 }
 
 /// Where `{body}` stands in the scheme's signed content, once the scheme has passed its own
@@ -498,7 +732,7 @@ pub(crate) fn body_position<S: Scheme + ?Sized>(scheme: &S) -> Result<usize, Con
     let mut bodies = content
         .iter()
         .enumerate()
-        .filter(|(_, part)| **part == Part::Body);
+        .filter(|(_, part)| part.is_body());
     match (bodies.next(), bodies.next()) {
         (Some((at, _)), None) => Ok(at),
         (None, _) => Err(invalid("`{body}` is missing")),
@@ -551,14 +785,75 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
     fn payload<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
         (**self).payload(body)
     }
+    fn timestamp_format(&self) -> TimestampFormat {
+        (**self).timestamp_format()
+    }
+    fn tolerance(&self) -> Tolerance {
+        (**self).tolerance()
+    }
+    fn signed_url<'u>(&self, url: &'u str) -> Cow<'u, str> {
+        (**self).signed_url(url)
+    }
+    fn timestamp_in_body(&self) -> bool {
+        (**self).timestamp_in_body()
+    }
+    fn handshake(&self, probe: &Probe<'_>) -> Option<http::Response<bytes::Bytes>> {
+        (**self).handshake(probe)
+    }
+    fn unsigned_handshake(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Option<http::Response<bytes::Bytes>> {
+        (**self).unsigned_handshake(method, uri, headers)
+    }
 }
 
-pub(crate) use headers::header_value;
+pub(crate) use form::{body_hash_matches, sorted_form};
+pub(crate) use headers::{header_value, single};
+pub(crate) use url::signed_url_variants;
 
 pub(crate) fn require_id<'a>(message: &Message<'a>, scheme: &str) -> Result<&'a str, SignError> {
     message.id.ok_or_else(|| SignError::MissingField {
         scheme: scheme.to_owned(),
         field: "id",
+    })
+}
+
+/// What [`Part::Form`] stands for in an outgoing message: its sorted fields, or nothing for a
+/// body that is not a form and whose URL carries its hash.
+fn signed_form(
+    scheme: &str,
+    message: &Message<'_>,
+    url: Option<&str>,
+) -> Result<Vec<u8>, SignError> {
+    let unsignable = |reason| SignError::Unsignable {
+        scheme: scheme.to_owned(),
+        reason,
+    };
+    if message.content_type.is_none_or(is_form) {
+        return form::sorted_form(message.body).map_err(|_| unsignable("the form is not UTF-8"));
+    }
+    match url.and_then(|url| form::body_hash_matches(url, message.body)) {
+        Some(true) => Ok(Vec::new()),
+        _ => Err(unsignable(
+            "a body that is not a form is signed through its URL, which must carry \
+             `bodySHA256=<hex SHA-256 of the body>`",
+        )),
+    }
+}
+
+/// Whether a media type is a URL-encoded form, whatever its parameters.
+pub(crate) fn is_form(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+pub(crate) fn require_url<'a>(message: &Message<'a>, scheme: &str) -> Result<&'a str, SignError> {
+    message.url.ok_or_else(|| SignError::MissingField {
+        scheme: scheme.to_owned(),
+        field: "url",
     })
 }
 
@@ -575,7 +870,9 @@ pub(crate) fn require_timestamp(message: &Message<'_>, scheme: &str) -> Result<i
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "sign")]
     use super::*;
+    #[cfg(feature = "sign")]
     use crate::secret::SecretFormat;
 
     #[cfg(feature = "sign")]

@@ -88,6 +88,7 @@ impl Scheme for SendGrid {
                 [only] => event::owned(only.sg_event_id.clone()),
                 _ => None,
             },
+            ..EventInfo::new()
         }
     }
 }

@@ -79,6 +79,11 @@ impl Scheme for Slack {
 
     /// `event.type` inside an `event_callback` (`app_mention`), else the body's `type`
     /// (`url_verification`, `block_actions`), and `event_id`.
+    /// Slack's `url_verification`: the challenge back, as text.
+    fn handshake(&self, probe: &super::Probe<'_>) -> Option<http::Response<bytes::Bytes>> {
+        super::handshake::slack(probe)
+    }
+
     fn event(&self, _header: Option<&HeaderValue>, payload: &[u8]) -> EventInfo {
         #[derive(Deserialize)]
         struct Inner<'a> {
@@ -105,6 +110,7 @@ impl Scheme for Slack {
         EventInfo {
             event_type: event::owned(event_type),
             id: event::owned(fields.event_id),
+            ..EventInfo::new()
         }
     }
 

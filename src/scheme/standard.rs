@@ -43,7 +43,7 @@ const LIST: List = List {
     shape: "expected space-separated `version,signature` entries",
 };
 
-const VERSIONS: &[Version] = &[
+const VERSIONS: &[Version<'static>] = &[
     Version {
         tag: "v1",
         algorithm: Algorithm::HmacSha256,
@@ -97,14 +97,73 @@ const SIGNED_CONTENT: &[Part] = &[
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StandardWebhooks;
 
-impl Scheme for StandardWebhooks {
+/// Svix: Standard Webhooks under Svix's own header names (`svix-id`, `svix-timestamp`,
+/// `svix-signature`), which it writes; `webhook-*` headers are read when those are absent.
+/// <https://docs.svix.com/receiving/verifying-payloads/how-manual>
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Svix;
+
+/// Clerk, which delivers through Svix: the [`Svix`] scheme under its own name. Event `type`
+/// (`user.created`), id `svix-id`.
+/// <https://clerk.com/docs/webhooks/sync-data>
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clerk;
+
+/// Resend, which delivers through Svix: the [`Svix`] scheme under its own name. Event `type`
+/// (`email.sent`), id `svix-id`.
+/// <https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests>
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resend;
+
+/// The one implementation behind all four: a name, the header names it writes, and the ones it
+/// also reads when those are absent.
+struct Family {
+    name: &'static str,
+    names: &'static Names,
+    fallback: &'static Names,
+}
+
+fn family(name: &'static str) -> &'static Family {
+    static FAMILIES: [Family; 4] = [
+        Family {
+            name: "standard-webhooks",
+            names: &STANDARD,
+            fallback: &SVIX,
+        },
+        Family {
+            name: "svix",
+            names: &SVIX,
+            fallback: &STANDARD,
+        },
+        Family {
+            name: "clerk",
+            names: &SVIX,
+            fallback: &STANDARD,
+        },
+        Family {
+            name: "resend",
+            names: &SVIX,
+            fallback: &STANDARD,
+        },
+    ];
+    FAMILIES
+        .iter()
+        .find(|family| family.name == name)
+        .unwrap_or(&FAMILIES[0])
+}
+
+delegate_scheme!(StandardWebhooks => (|| family("standard-webhooks")));
+delegate_scheme!(Svix => (|| family("svix")));
+delegate_scheme!(Clerk => (|| family("clerk")));
+delegate_scheme!(Resend => (|| family("resend")));
+
+impl Scheme for Family {
     fn name(&self) -> &str {
-        "standard-webhooks"
+        self.name
     }
 
     fn id_header(&self) -> Option<&HeaderName> {
-        static NAME: HeaderName = HeaderName::from_static("webhook-id");
-        Some(&NAME)
+        Some(&self.names.id)
     }
 
     fn signed_content(&self) -> &[Part] {
@@ -112,13 +171,13 @@ impl Scheme for StandardWebhooks {
     }
 
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
-        // Svix's own names, for senders that still use them, when the standard ones are absent.
-        let names = if !headers.contains_key(&STANDARD.signature)
-            && headers.contains_key(&SVIX.signature)
+        // The other family's names, for senders that use them, when the scheme's are absent.
+        let names = if !headers.contains_key(&self.names.signature)
+            && headers.contains_key(&self.fallback.signature)
         {
-            &SVIX
+            self.fallback
         } else {
-            &STANDARD
+            self.names
         };
         let id = required(headers, &names.id)?;
         let timestamp = timestamp(headers, &names.timestamp)?;
@@ -144,11 +203,12 @@ impl Scheme for StandardWebhooks {
             _ => "v1",
         };
         let value = format!("{version},{}", signature.encode(Encoding::Base64));
-        headers.insert(STANDARD.id.clone(), header_value(&STANDARD.id, id)?);
-        headers.insert(STANDARD.timestamp.clone(), timestamp.into());
+        let names = self.names;
+        headers.insert(names.id.clone(), header_value(&names.id, id)?);
+        headers.insert(names.timestamp.clone(), timestamp.into());
         headers.insert(
-            STANDARD.signature.clone(),
-            header_value(&STANDARD.signature, &value)?,
+            names.signature.clone(),
+            header_value(&names.signature, &value)?,
         );
         Ok(())
     }
@@ -215,6 +275,7 @@ impl Scheme for StandardWebhooks {
         EventInfo {
             event_type: event::read::<Fields<'_>>(payload).and_then(|f| event::owned(f.event_type)),
             id: None,
+            ..EventInfo::new()
         }
     }
 }

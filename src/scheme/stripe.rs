@@ -25,7 +25,7 @@ const LIST: List = List {
     shape: "expected comma-separated `key=value` entries",
 };
 
-const VERSIONS: &[Version] = &[Version {
+const VERSIONS: &[Version<'static>] = &[Version {
     tag: "v1",
     algorithm: Algorithm::HmacSha256,
     encoding: Encoding::Hex,
@@ -114,6 +114,7 @@ impl Scheme for Stripe {
         EventInfo {
             event_type: event::owned(fields.event_type),
             id: event::owned(fields.id),
+            ..EventInfo::new()
         }
     }
 }

@@ -17,6 +17,7 @@ use super::body::{ResponseBody, VerifiedBody};
 use super::verification::{Config, Verification};
 use crate::error::{BoxError, VerifyError};
 use crate::replay::GuardedCall;
+use crate::scheme::Probe;
 use crate::verified::Verified;
 
 /// How many body frames one poll reads before it yields. A body that is always ready (an
@@ -157,8 +158,23 @@ where
                             continue;
                         }
                     };
+                    // A provider checking the endpoint is answered here, once its request has
+                    // verified; the inner service never sees it (nor the replay guard, since
+                    // providers repeat their checks).
+                    if let Some(answer) = handshake(&config, &parts, &verified) {
+                        state.set(State::Refused {
+                            response: Some(answer.map(Full::new)),
+                        });
+                        continue;
+                    }
+                    // In whole seconds, as timestamps are kept; the guard's margin covers the
+                    // fraction a millisecond timestamp loses.
+                    let max_age = config.tolerance.max_age();
+                    let lifetime = max_age
+                        .as_secs()
+                        .saturating_add(u64::from(max_age.subsec_nanos() > 0));
                     let check = config.replay.as_ref().and_then(|protection| {
-                        protection.check(&verified, config.tolerance_seconds, &*config.clock)
+                        protection.check(&verified, lifetime, &*config.clock)
                     });
                     let request = verified_request(parts, verified);
                     match check {
@@ -185,6 +201,17 @@ where
             }
         }
     }
+}
+
+/// The scheme's answer to a provider's endpoint check, if the layer answers them and this
+/// verified request is one.
+fn handshake(config: &Config, parts: &Parts, verified: &Verified) -> Option<Response<Bytes>> {
+    if !config.answer_handshakes {
+        return None;
+    }
+    let key = config.keyring.get(verified.key_index())?;
+    let probe = Probe::new(&parts.headers, verified.body(), key);
+    config.scheme.handshake(&probe)
 }
 
 /// The request the inner service sees: the verified bytes as its body, the proof in its

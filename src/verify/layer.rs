@@ -2,24 +2,26 @@
 
 use std::fmt;
 use std::sync::Arc;
+#[cfg(doc)]
 use std::time::Duration;
 
 use tower_layer::Layer;
 
+use super::public_url::PublicUrl;
 use super::service::VerifySignature;
 use super::verification::Config;
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::reject::OnReject;
 use crate::replay::ReplayProtection;
-use crate::scheme::Scheme;
+use crate::scheme::{Scheme, Tolerance};
 use crate::secret::Secrets;
 
 /// Verifies webhook signatures before requests reach the inner service.
 ///
 /// See the [crate docs](crate) for an example and for where to put the layer.
 ///
-/// Defaults: a 300-second timestamp window both ways, a 10 MiB body limit, the system clock,
+/// Defaults: the scheme's timestamp window (300 s both ways for most), a 10 MiB body limit, the system clock,
 /// and plain-text refusals.
 #[derive(Clone)]
 #[must_use]
@@ -57,10 +59,66 @@ impl VerifySignatureLayer {
         })
     }
 
-    /// How far a signed timestamp may be from now, in either direction (default 300 s).
-    /// The bound is inclusive. Sub-second parts are ignored.
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
-        self.config_mut().tolerance_seconds = tolerance.as_secs();
+    /// How far a signed timestamp may be from now: a [`Duration`] for the same bound in both
+    /// directions, or a [`Tolerance`] for two. The bounds are inclusive. The default is the
+    /// scheme's own ([`Scheme::tolerance`]): 300 s either way for most, Paddle's 5 s, Twitch's
+    /// 10 minutes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_webhook::{scheme::Stripe, VerifySignatureLayer};
+    ///
+    /// let layer = VerifySignatureLayer::new(Stripe, "whsec_test")?.tolerance(Duration::from_secs(60));
+    /// # Ok::<(), tower_webhook::ConfigError>(())
+    /// ```
+    pub fn tolerance(mut self, tolerance: impl Into<Tolerance>) -> Self {
+        self.config_mut().tolerance = tolerance.into();
+        self
+    }
+
+    /// The URL senders call this endpoint at, for schemes that sign it (Square, HubSpot,
+    /// Twilio): the public one, as registered with the provider, not the one a proxy forwards
+    /// to. Give it without a query, and each request's own query is added (Twilio puts a hash
+    /// of the body there); a URL with a query is used as it is.
+    ///
+    /// Without it (or [`public_url_from_request`](Self::public_url_from_request)), a scheme
+    /// that signs its URL refuses every request with
+    /// [`VerifyError::NoPublicUrl`](crate::VerifyError::NoPublicUrl) (500).
+    ///
+    /// ```
+    /// use tower_webhook::{scheme::Square, VerifySignatureLayer};
+    ///
+    /// let layer = VerifySignatureLayer::new(Square, "signature-key")?
+    ///     .public_url("https://example.com/hooks/square")?;
+    /// # Ok::<(), tower_webhook::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidPublicUrl`] when `url` is not an absolute `http` or `https` URL,
+    /// or has a fragment.
+    pub fn public_url(mut self, url: &str) -> Result<Self, ConfigError> {
+        self.config_mut().public_url = Some(PublicUrl::configured(url)?);
+        Ok(self)
+    }
+
+    /// Rebuilds the URL senders call from each request: `X-Forwarded-Proto` (else `https`),
+    /// `X-Forwarded-Host` (else `Host`), and the request's path and query. Only for an
+    /// endpoint no proxy rewrites, and where no client can set those headers: behind a proxy,
+    /// give [`public_url`](Self::public_url) instead.
+    pub fn public_url_from_request(mut self) -> Self {
+        self.config_mut().public_url = Some(PublicUrl::FromRequest);
+        self
+    }
+
+    /// Whether the layer answers providers' endpoint checks itself (default: yes): Slack's
+    /// `url_verification`, Twitch's `webhook_callback_verification`, Zoom's
+    /// `endpoint.url_validation`, Discord's `PING`, and Meta's unsigned `GET` with the verify
+    /// token you gave [`Meta`](crate::scheme::Meta). Signed checks are answered only once
+    /// they verify, and never reach the inner service; with `false` they are passed on like
+    /// any delivery.
+    pub fn answer_handshakes(mut self, answer: bool) -> Self {
+        self.config_mut().answer_handshakes = answer;
         self
     }
 

@@ -8,6 +8,7 @@
 mod body;
 mod future;
 mod layer;
+mod public_url;
 mod service;
 mod verification;
 

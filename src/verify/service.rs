@@ -6,11 +6,12 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use http_body::Body;
+use http_body_util::Full;
 use tower_service::Service;
 
 use super::body::{ResponseBody, VerifiedBody};
 use super::future::ResponseFuture;
-use super::verification::{Config, Verification};
+use super::verification::{Config, Head, Verification};
 use crate::error::{BoxError, ConfigError};
 use crate::scheme::Scheme;
 use crate::secret::Secrets;
@@ -67,8 +68,15 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        if config.answer_handshakes {
+            let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+            if let Some(answer) = config.scheme.unsigned_handshake(method, uri, headers) {
+                return ResponseFuture::refused(answer.map(Full::new));
+            }
+        }
         let size_hint = request.body().size_hint().exact();
-        match Verification::begin(&self.config, request.headers(), size_hint) {
+        match Verification::begin(&self.config, Head::of(&request), size_hint) {
             Ok(verification) => {
                 // The instance that `poll_ready` prepared is the one that must be called; keep
                 // it for this request and leave a fresh clone behind for the next.

@@ -10,15 +10,19 @@ use http_body_util::Full;
 
 use crate::DEFAULT_MAX_BODY_SIZE;
 use crate::clock::{Clock, SystemClock};
+use crate::crypto::Signatures;
 use crate::crypto::{Keyring, Verifier};
 use crate::error::{ConfigError, VerifyError};
 use crate::reject::OnReject;
 use crate::replay::ReplayProtection;
-use crate::scheme::{Part, Scheme, SignedHeaders, part_bytes};
+use crate::scheme::{
+    Part, PartValues, Scheme, SignedHeaders, Timestamp, Tolerance, body_hash_matches, is_form,
+    part_bytes, signed_url_variants, single, sorted_form,
+};
 use crate::secret::Secrets;
 use crate::verified::{Claims, Verified};
 
-const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
+use super::public_url::PublicUrl;
 
 /// Everything a layer knows, shared by its services behind one `Arc`.
 #[derive(Clone)]
@@ -28,10 +32,16 @@ pub(crate) struct Config {
     /// The scheme's signed content before and after `{body}`, split once, here.
     before_body: Box<[Part]>,
     after_body: Box<[Part]>,
-    /// Whether that content holds `{timestamp}` and `{id}`, which a request must then carry.
+    /// Whether that content holds `{timestamp}` and `{id}`, which a request must then carry,
+    /// and `{url}`, which the layer must then know.
     signs_timestamp: bool,
     signs_id: bool,
-    pub(crate) tolerance_seconds: u64,
+    signs_url: bool,
+    /// Whether it signs Twilio's form instead of the body.
+    form: bool,
+    pub(crate) tolerance: Tolerance,
+    pub(crate) public_url: Option<PublicUrl>,
+    pub(crate) answer_handshakes: bool,
     pub(crate) max_body_size: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) on_reject: Option<Arc<dyn OnReject>>,
@@ -47,11 +57,15 @@ impl Config {
         Ok(Self {
             signs_timestamp: content.contains(&Part::Timestamp),
             signs_id: content.contains(&Part::Id),
+            signs_url: content.contains(&Part::Url),
+            form: content.contains(&Part::Form),
+            tolerance: scheme.tolerance(),
+            public_url: None,
+            answer_handshakes: true,
             scheme,
             keyring: Keyring::new(keys),
             before_body,
             after_body,
-            tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             clock: Arc::new(SystemClock),
             on_reject: None,
@@ -59,23 +73,17 @@ impl Config {
         })
     }
 
-    /// Refuses a timestamp further than the tolerance from now, either way (inclusive).
-    pub(crate) fn check_window(&self, timestamp: i64) -> Result<(), VerifyError> {
-        let tolerance = self.tolerance_seconds;
-        let age = i128::from(self.clock.unix_now()) - i128::from(timestamp);
-        let seconds = |n: i128| u64::try_from(n).unwrap_or(u64::MAX);
-        if age > i128::from(tolerance) {
-            Err(VerifyError::TimestampTooOld {
-                age_seconds: seconds(age),
-                tolerance_seconds: tolerance,
-            })
-        } else if -age > i128::from(tolerance) {
-            Err(VerifyError::TimestampTooNew {
-                ahead_seconds: seconds(-age),
-                tolerance_seconds: tolerance,
-            })
-        } else {
-            Ok(())
+    /// Refuses a timestamp outside the tolerance around now.
+    pub(crate) fn check_window(&self, timestamp: &Timestamp<'_>) -> Result<(), VerifyError> {
+        self.tolerance.check(self.clock.unix_now(), timestamp)
+    }
+
+    /// The mismatch error: for a scheme that signs its URL, one that says where that URL
+    /// comes from.
+    fn mismatch(&self) -> VerifyError {
+        match self.signs_url {
+            true => VerifyError::SignedUrlMismatch,
+            false => VerifyError::SignatureMismatch,
         }
     }
 
@@ -104,7 +112,9 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("scheme", &self.scheme.name())
             .field("keys", &self.keyring)
-            .field("tolerance_seconds", &self.tolerance_seconds)
+            .field("tolerance", &self.tolerance)
+            .field("public_url", &self.public_url)
+            .field("answer_handshakes", &self.answer_handshakes)
             .field("max_body_size", &self.max_body_size)
             .field("on_reject", &self.on_reject.as_ref().map(|_| ".."))
             .field("replay", &self.replay)
@@ -119,14 +129,29 @@ const MAX_PREALLOCATION: usize = 64 * 1024;
 /// A request whose headers passed, while its body streams in: hashed and kept as it arrives.
 pub(crate) struct Verification {
     config: Arc<Config>,
-    verifier: Verifier,
+    /// Absorbs the body as it streams, or, for Twilio's form, waits for all of it.
+    check: Check,
     claims: Claims,
-    /// The signed text after the body, if the scheme signs any.
-    suffix: Vec<u8>,
+
     body: Collected,
     received: usize,
     /// What the body is expected to weigh, capped by `MAX_PREALLOCATION`.
     expected: usize,
+}
+
+/// How the signed bytes are checked.
+enum Check {
+    /// Streamed through the verifier, with the signed text after the body still to come.
+    Streaming { verifier: Verifier, suffix: Vec<u8> },
+    /// Built once the whole body is in ([`Part::Form`]): for each URL the sender may have
+    /// signed, the signed text before and after the form.
+    Form {
+        signatures: Signatures,
+        candidates: Vec<(Vec<u8>, Vec<u8>)>,
+        /// The URL as resolved, whose `bodySHA256` a body that is not a form must match.
+        url: String,
+        is_form: bool,
+    },
 }
 
 /// The body so far. A body that arrives in one piece is kept as that piece, with no copy.
@@ -141,10 +166,11 @@ impl Verification {
     /// length, and whether any key can check any of the signatures.
     pub(crate) fn begin(
         config: &Arc<Config>,
-        headers: &HeaderMap,
+        head: Head<'_>,
         body_size_hint: Option<u64>,
     ) -> Result<Self, VerifyError> {
         let scheme = &config.scheme;
+        let headers = head.headers;
         let SignedHeaders {
             id,
             timestamp,
@@ -161,8 +187,14 @@ impl Verification {
             return Err(VerifyError::MissingSignedPart { part: "id" });
         }
         if let Some(timestamp) = &timestamp {
-            config.check_window(timestamp.unix_seconds())?;
+            config.check_window(timestamp)?;
         }
+        let url = match (config.signs_url, &config.public_url) {
+            (false, _) => None,
+            (true, None) => return Err(VerifyError::NoPublicUrl),
+            (true, Some(public)) => Some(public.resolve(head.uri, headers)?),
+        };
+        let url = url.as_deref().map(|url| scheme.signed_url(url));
         // The body's exact size hint is what its `Content-Length` said (hyper, h2 and `Full`
         // all derive it so); the header itself is read only when there is no such hint.
         let declared = body_size_hint.or_else(|| declared_length(headers));
@@ -171,31 +203,74 @@ impl Verification {
                 limit: config.max_body_size,
             });
         }
+        // Twilio's form is checked once the body is in, by fresh verifiers.
+        let kept = config.form.then(|| signatures.clone());
+        // No key checks any of the signatures: refused before a byte of the body is read.
         let mut verifier = config
             .keyring
             .verifier(signatures)
-            .ok_or(VerifyError::SignatureMismatch)?;
+            .ok_or_else(|| config.mismatch())?;
 
-        let sent_at = timestamp.map(|timestamp| timestamp.raw());
-        let text = |part| part_bytes(part, id, sent_at);
-        config
-            .before_body
-            .iter()
-            .for_each(|part| verifier.update(text(part)));
-        let suffix = config.after_body.iter().flat_map(text).copied().collect();
+        let values = PartValues {
+            id,
+            timestamp: timestamp.map(|timestamp| timestamp.raw()),
+            url: url.as_deref(),
+            method: Some(head.method.as_str()),
+        };
+        let check = match kept {
+            None => {
+                let text = |part| part_bytes(part, &values);
+                config
+                    .before_body
+                    .iter()
+                    .for_each(|part| verifier.update(text(part)));
+                let suffix = config.after_body.iter().flat_map(text).copied().collect();
+                Check::Streaming { verifier, suffix }
+            }
+            Some(signatures) => {
+                let url = values.url.unwrap_or_default().to_owned();
+                let urls = match config.signs_url {
+                    true => signed_url_variants(&url),
+                    false => vec![url.clone()],
+                };
+                let candidates = urls
+                    .iter()
+                    .map(|variant| {
+                        let values = PartValues {
+                            url: Some(variant),
+                            ..values
+                        };
+                        let text = |parts: &[Part]| {
+                            parts
+                                .iter()
+                                .flat_map(|part| part_bytes(part, &values))
+                                .copied()
+                                .collect()
+                        };
+                        (text(&config.before_body), text(&config.after_body))
+                    })
+                    .collect();
+                let is_form = single(headers, &http::header::CONTENT_TYPE)?.is_some_and(is_form);
+                Check::Form {
+                    signatures,
+                    candidates,
+                    url,
+                    is_form,
+                }
+            }
+        };
 
         let event_header = event_header
             .or_else(|| headers.get(scheme.event_header()?))
             .cloned();
         Ok(Self {
             config: Arc::clone(config),
-            verifier,
+            check,
             claims: Claims {
                 id: id.map(Box::from),
                 timestamp: timestamp.map(|timestamp| timestamp.unix_seconds()),
                 event_header,
             },
-            suffix,
             body: Collected::Empty,
             received: 0,
             // Never reserve much on a client's word alone.
@@ -223,7 +298,7 @@ impl Verification {
         let mut buffer = match std::mem::replace(&mut self.body, Collected::Empty) {
             Collected::Empty => {
                 let bytes = chunk.copy_to_bytes(len);
-                self.verifier.update(&bytes);
+                self.check.update(&bytes);
                 self.body = Collected::One(bytes);
                 return Ok(());
             }
@@ -236,7 +311,7 @@ impl Verification {
         };
         while chunk.has_remaining() {
             let piece = chunk.chunk();
-            self.verifier.update(piece);
+            self.check.update(piece);
             buffer.put_slice(piece);
             let n = piece.len();
             chunk.advance(n);
@@ -250,34 +325,141 @@ impl Verification {
     pub(crate) fn finish(self) -> (Arc<Config>, Result<Verified, VerifyError>) {
         let Self {
             config,
-            mut verifier,
+            check,
             claims,
-            suffix,
             body,
             ..
         } = self;
-        verifier.update(&suffix);
-        let Some(key_index) = verifier.finish() else {
-            return (config, Err(VerifyError::SignatureMismatch));
-        };
         let body = match body {
             Collected::Empty => Bytes::new(),
             Collected::One(bytes) => bytes,
             Collected::Many(buffer) => buffer.freeze(),
         };
-        let verified = Verified::new(
-            Arc::clone(&config.scheme),
-            claims,
-            key_index,
-            config.keyring.name(key_index).cloned(),
-            body,
-        );
-        (config, Ok(verified))
+        let key_index = match check.finish(&config, &body) {
+            Ok(Some(key_index)) => key_index,
+            Ok(None) => {
+                let mismatch = config.mismatch();
+                return (config, Err(mismatch));
+            }
+            Err(error) => return (config, Err(error)),
+        };
+        let verified = match config.scheme.timestamp_in_body() {
+            false => Ok(Verified::new(
+                Arc::clone(&config.scheme),
+                claims,
+                key_index,
+                config.keyring.name(key_index).cloned(),
+                body,
+                None,
+            )),
+            true => body_timestamp(&config, claims, key_index, body),
+        };
+        (config, verified)
     }
 
     /// The configuration, for a request refused before it was finished.
     pub(crate) fn into_config(self) -> Arc<Config> {
         self.config
+    }
+}
+
+impl Check {
+    fn update(&mut self, bytes: &[u8]) {
+        if let Self::Streaming { verifier, .. } = self {
+            verifier.update(bytes);
+        }
+    }
+
+    /// The key that signed the request, if one did.
+    fn finish(self, config: &Config, body: &[u8]) -> Result<Option<usize>, VerifyError> {
+        match self {
+            Self::Streaming {
+                mut verifier,
+                suffix,
+            } => {
+                verifier.update(&suffix);
+                Ok(verifier.finish())
+            }
+            Self::Form {
+                signatures,
+                candidates,
+                url,
+                is_form,
+            } => {
+                let form = match is_form {
+                    true => {
+                        sorted_form(body).map_err(|reason| VerifyError::MalformedBody { reason })?
+                    }
+                    // Twilio signs only the URL of a JSON delivery; the hash in it holds the body.
+                    false => match body_hash_matches(&url, body) {
+                        Some(true) => Vec::new(),
+                        Some(false) => return Ok(None),
+                        None => {
+                            return Err(VerifyError::UnsignedBody {
+                                reason: "it is not a form and the URL carries no `bodySHA256`",
+                            });
+                        }
+                    },
+                };
+                Ok(candidates.iter().find_map(|(before, after)| {
+                    let mut verifier = config.keyring.verifier(signatures.clone())?;
+                    verifier.update(before);
+                    verifier.update(&form);
+                    verifier.update(after);
+                    verifier.finish()
+                }))
+            }
+        }
+    }
+}
+
+/// The proof for a scheme whose timestamp is a field of the signed body: read once the
+/// signature has verified, and checked against the window like a header's.
+fn body_timestamp(
+    config: &Config,
+    mut claims: Claims,
+    key_index: usize,
+    body: Bytes,
+) -> Result<Verified, VerifyError> {
+    let scheme = &config.scheme;
+    let event = scheme.event(claims.event_header.as_ref(), &scheme.payload(&body));
+    let raw = event
+        .timestamp
+        .as_deref()
+        .ok_or(VerifyError::MissingSignedPart { part: "timestamp" })?;
+    const FIELD: http::HeaderName = http::HeaderName::from_static("body-timestamp");
+    let timestamp = Timestamp::parse_as(raw, scheme.timestamp_format(), &FIELD).map_err(|_| {
+        VerifyError::MalformedBody {
+            reason: "its timestamp field is not a timestamp",
+        }
+    })?;
+    config.check_window(&timestamp)?;
+    claims.timestamp = Some(timestamp.unix_seconds());
+    Ok(Verified::new(
+        Arc::clone(scheme),
+        claims,
+        key_index,
+        config.keyring.name(key_index).cloned(),
+        body,
+        Some(event),
+    ))
+}
+
+/// What the verifier reads of a request besides its body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head<'a> {
+    pub(crate) method: &'a http::Method,
+    pub(crate) uri: &'a http::Uri,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+impl<'a> Head<'a> {
+    pub(crate) fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+        }
     }
 }
 
@@ -296,6 +478,17 @@ mod tests {
     use crate::scheme::{GitHub, Message, StandardWebhooks};
     use crate::secret::Secret;
 
+    fn head(headers: &HeaderMap) -> Head<'_> {
+        static POST: http::Method = http::Method::POST;
+        static ROOT: std::sync::LazyLock<http::Uri> =
+            std::sync::LazyLock::new(|| http::Uri::from_static("/"));
+        Head {
+            method: &POST,
+            uri: &ROOT,
+            headers,
+        }
+    }
+
     fn config(scheme: impl Scheme, secret: &str) -> Arc<Config> {
         Arc::new(Config::new(Arc::new(scheme), &Secrets::from(secret)).unwrap())
     }
@@ -307,7 +500,7 @@ mod tests {
             .sign(&Secret::new("secret"), &Message::new(b"ab"))
             .unwrap();
         headers.insert("content-length", DEFAULT_MAX_BODY_SIZE.into());
-        let mut verification = Verification::begin(&config, &headers, None).unwrap();
+        let mut verification = Verification::begin(&config, head(&headers), None).unwrap();
         verification.update(Bytes::from_static(b"a")).unwrap();
         verification.update(Bytes::from_static(b"b")).unwrap();
         match &verification.body {
@@ -336,7 +529,7 @@ mod tests {
             let headers = StandardWebhooks
                 .sign(&Secret::new(secret), &message)
                 .unwrap();
-            let mut verification = Verification::begin(&config, &headers, None).unwrap();
+            let mut verification = Verification::begin(&config, head(&headers), None).unwrap();
             verification.update(Bytes::from_static(body)).unwrap();
             let (_, verified) = verification.finish();
             assert_eq!(verified.unwrap().id(), Some(id.as_str()), "{length}");
@@ -344,7 +537,7 @@ mod tests {
             // The same signature under an id one byte shorter must not verify.
             let mut headers = headers;
             headers.insert("webhook-id", id[1..].parse().unwrap());
-            let mut verification = Verification::begin(&config, &headers, None).unwrap();
+            let mut verification = Verification::begin(&config, head(&headers), None).unwrap();
             verification.update(Bytes::from_static(body)).unwrap();
             assert!(verification.finish().1.is_err(), "{length}");
         }

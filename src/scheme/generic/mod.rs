@@ -106,6 +106,7 @@ impl Scheme for Generic {
         EventInfo {
             event_type: event::read::<Fields<'_>>(payload).and_then(|f| event::owned(f.event)),
             id: None,
+            ..EventInfo::new()
         }
     }
 }

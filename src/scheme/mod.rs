@@ -24,6 +24,22 @@
 //! All but Discord and SendGrid use HMAC-SHA256 with a shared [`Secret`]; those two, and
 //! Standard Webhooks' `v1a`, verify with a [`PublicKey`](crate::crypto::PublicKey).
 //!
+//! # Presets
+//!
+//! Besides those, every common sender has a preset, each a unit struct documented with its
+//! headers, signed bytes, window, event type and id, and its provider's page:
+//! [`GitHubSha1`], [`Svix`], [`Clerk`], [`Resend`], [`Twilio`], [`Square`], [`HubSpot`],
+//! [`Paddle`], [`PagerDuty`], [`Calendly`], [`WorkOs`], [`Twitch`], [`Zoom`], [`Linear`],
+//! [`Meta`], [`Intercom`], [`Vercel`], [`Bitbucket`], [`Typeform`], [`LemonSqueezy`],
+//! [`Sentry`], [`GitLab`], [`Paystack`], [`WooCommerce`] and [`Mux`]. Most are data: a
+//! [`CustomScheme`] built once, which `to_custom()` hands you to adjust. [`preset`] finds any
+//! of them by name, and [`PRESETS`] lists the names.
+//!
+//! Some sign the URL they call (Square, HubSpot, Twilio): tell the layer that URL with
+//! [`public_url`](crate::VerifySignatureLayer::public_url). Some check an endpoint before
+//! they deliver (Slack, Twitch, Zoom, Discord, Meta): the layer answers them itself (see
+//! [`Scheme::handshake`]).
+//!
 //! The same definitions sign outgoing webhooks: [`Scheme::sign`] produces the headers for a body.
 //!
 //! Each scheme also says what a delivery is about ([`Scheme::event`]): GitHub's

@@ -232,3 +232,72 @@ async fn the_signing_layer_refuses_a_clock_before_1970() {
     );
     assert_eq!(calls, 0);
 }
+
+/// Every shared-secret preset signs through `SignRequestLayer` what its own verifier accepts
+/// over real HTTP: the URL-signing ones sign the URL the client calls, which the receiver
+/// rebuilds from the request it gets.
+#[tokio::test]
+async fn every_preset_round_trips_through_a_real_client_and_server() {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let mut checked = 0;
+    for name in tower_webhook::scheme::PRESETS {
+        let scheme = tower_webhook::scheme::preset(name).unwrap();
+        if !scheme.algorithm().is_shared() {
+            continue; // Key pairs: tests/asymmetric.rs signs with the private keys.
+        }
+        let secret = Secret::generate_as(SecretFormat::for_scheme(scheme.as_ref())).unwrap();
+        let text = String::from_utf8(secret.expose().to_vec()).unwrap();
+        let layer = VerifySignatureLayer::new(Arc::clone(&scheme), text.as_str())
+            .unwrap()
+            .public_url_from_request();
+        let router = Router::new()
+            .route(
+                "/hook",
+                post(|Extension(verified): Extension<Verified>| async move {
+                    verified.scheme().to_owned()
+                }),
+            )
+            .layer(layer);
+        let addr = support::serve(router).await;
+        let client = ServiceBuilder::new()
+            .layer(SignRequestLayer::new(Arc::clone(&scheme), secret).unwrap())
+            .service(support::http_client());
+        // Twilio signs a form's fields; Linear's body carries its timestamp.
+        let (content_type, body) = match *name {
+            "twilio" => (
+                "application/x-www-form-urlencoded",
+                "From=%2B14158675309&Body=hello+there".to_owned(),
+            ),
+            "linear" => (
+                "application/json",
+                format!(r#"{{"type":"Issue","action":"create","webhookTimestamp":{now_ms}}}"#),
+            ),
+            _ => (
+                "application/json",
+                r#"{"type":"order.completed"}"#.to_owned(),
+            ),
+        };
+        let request = Request::post(format!("http://{addr}/hook?source=test"))
+            .header("content-type", content_type)
+            .header("x-forwarded-proto", "http")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let response = client.oneshot(request).await.unwrap();
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{name}: {}",
+            text_of(response).await
+        );
+        checked += 1;
+    }
+    assert!(checked >= 28, "only {checked} presets were checked");
+}
+
+async fn text_of(response: http::Response<hyper::body::Incoming>) -> String {
+    text(response).await
+}

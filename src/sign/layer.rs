@@ -127,9 +127,21 @@ impl SignConfig {
             (None, Some(id)) => id.as_str().to_owned(),
             (None, None) => DeliveryId::generate()?.as_str().to_owned(),
         };
-        let mut message = Message::new(body).id(&id).timestamp(self.clock.unix_now());
+        let mut message = Message::new(body)
+            .id(&id)
+            .timestamp(self.clock.unix_now())
+            .method(parts.method.as_str());
         if let Some(event_type) = parts.extensions.get::<EventType>() {
             message = message.event_type(event_type.as_str());
+        }
+        // A client's request carries the whole URL it goes to: what URL-signing schemes sign.
+        let url = parts.uri.to_string();
+        if parts.uri.scheme().is_some() {
+            message = message.url(&url);
+        }
+        let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+        if let Some(content_type) = content_type.as_ref().and_then(|value| value.to_str().ok()) {
+            message = message.content_type(content_type);
         }
         sign_into(
             self.scheme.as_ref(),

@@ -1,8 +1,9 @@
-//! The receiver's routes: POST /webhook behind the layer, GET /health beside it.
+//! The receiver's routes: /webhook (and `--url`'s path) behind the layer, GET /health beside
+//! it.
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
 use tower_webhook::replay::MemoryReplayGuard;
@@ -60,18 +61,34 @@ async fn webhook(
     Json(accepted)
 }
 
+/// The path of `--url`, where the provider's requests arrive when nothing rewrites them, if it
+/// is not one the receiver already serves.
+pub fn url_path(options: &Options) -> Option<String> {
+    let url = url::Url::parse(options.url.as_deref()?).ok()?;
+    let path = url.path();
+    (path != "/webhook" && path != "/health").then(|| path.to_owned())
+}
+
 /// The receiver as the command line configured it.
 ///
 /// # Errors
 ///
-/// The layer's own [`ConfigError`] when the keys do not suit the scheme: none given, a
-/// secret where the scheme needs a public key, a key in the wrong format.
+/// The layer's own [`ConfigError`] when the keys do not suit the scheme (none given, a
+/// secret where the scheme needs a public key, a key in the wrong format) or `--url` is not
+/// an absolute http(s) URL.
 pub fn app(options: &Options) -> Result<Router, ConfigError> {
-    let mut layer = VerifySignatureLayer::new(options.scheme.scheme(), options.secrets())?
-        .on_reject(|error: &VerifyError| {
+    let mut layer = VerifySignatureLayer::new(options.scheme(), options.secrets())?.on_reject(
+        |error: &VerifyError| {
             println!("refused: {} {error}", error.status().as_u16());
             error.to_response()
-        });
+        },
+    );
+    if let Some(url) = &options.url {
+        layer = layer.public_url(url)?;
+    }
+    if options.url_from_request {
+        layer = layer.public_url_from_request();
+    }
     if let Some(tolerance) = options.tolerance {
         layer = layer.tolerance(tolerance);
     }
@@ -89,8 +106,13 @@ pub fn app(options: &Options) -> Result<Router, ConfigError> {
         layer = layer.replay_guard(guard);
     }
     let flags: Arc<[&'static str]> = options.keys.iter().map(|key| key.flag()).collect();
-    Ok(Router::new()
-        .route("/webhook", post(webhook))
+    // Any method: Meta's subscription check is a GET, and HubSpot signs the method it used.
+    let mut router = Router::new().route("/webhook", any(webhook));
+    if let Some(path) = url_path(options) {
+        // A path from a URL is literal: `:` or `*` starting a segment are not captures here.
+        router = router.without_v07_checks().route(&path, any(webhook));
+    }
+    Ok(router
         .route_layer(layer)
         .layer(Extension(flags))
         .route("/health", get(|| async { "ok" })))

@@ -15,8 +15,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 use tower::{BoxError, ServiceBuilder, ServiceExt, service_fn};
 use tower_webhook::crypto::PublicKey;
-use tower_webhook::scheme::{Discord, Generic, SendGrid, StandardWebhooks};
-use tower_webhook::{VerifiedBody, VerifySignatureLayer};
+use tower_webhook::scheme::{
+    Discord, Generic, GitLab, HubSpot, PRESETS, Paddle, SendGrid, Square, StandardWebhooks, Twilio,
+};
+use tower_webhook::{Verified, VerifiedBody, VerifySignatureLayer};
 
 const SECRET: &str = "a long random secret";
 
@@ -532,4 +534,320 @@ async fn the_help_names_the_key_pair_schemes_and_secret_new_refuses_them() {
             stderr(&output)
         );
     }
+}
+
+// Shared secrets for the presets below, each what its provider would issue.
+const PADDLE_SECRET: &str = "pdl_ntfset_01hbpjmytsa32fhr36nqgc3kgb_TjIG2BXbm83HPXqNfziwe506sBEdqL";
+const TWILIO_TOKEN: &str = "12345";
+const SQUARE_KEY: &str = "a square signature key";
+const HUBSPOT_SECRET: &str = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+const GITLAB_TOKEN: &str = "a gitlab secret token";
+
+/// Routes behind the crate's layer for newer presets, on a socket bound first so that the
+/// URL-signing ones know the public URL they are reached at (`http://{addr}/twilio`…); the
+/// handlers answer the delivery's event type, or its id.
+async fn preset_receiver() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = |path: &str| format!("http://{addr}{path}");
+    let event = || {
+        post(|verified: Verified| async move { verified.event_type().unwrap_or("-").to_owned() })
+    };
+    let router = Router::new()
+        .route("/paddle", event())
+        .route_layer(VerifySignatureLayer::new(Paddle, PADDLE_SECRET).unwrap())
+        .merge(
+            Router::new().route("/twilio", event()).route_layer(
+                VerifySignatureLayer::new(Twilio, TWILIO_TOKEN)
+                    .unwrap()
+                    .public_url(&url("/twilio"))
+                    .unwrap(),
+            ),
+        )
+        .merge(
+            // Registered elsewhere: what the CLI signs (the URL it sends to) does not match.
+            Router::new()
+                .route("/twilio-elsewhere", event())
+                .route_layer(
+                    VerifySignatureLayer::new(Twilio, TWILIO_TOKEN)
+                        .unwrap()
+                        .public_url("https://example.com/twilio-elsewhere")
+                        .unwrap(),
+                ),
+        )
+        .merge(
+            Router::new().route("/square", event()).route_layer(
+                VerifySignatureLayer::new(Square, SQUARE_KEY)
+                    .unwrap()
+                    .public_url(&url("/square"))
+                    .unwrap(),
+            ),
+        )
+        .merge(
+            Router::new().route("/hubspot", event()).route_layer(
+                VerifySignatureLayer::new(HubSpot, HUBSPOT_SECRET)
+                    .unwrap()
+                    .public_url(&url("/hubspot"))
+                    .unwrap(),
+            ),
+        )
+        .merge(
+            Router::new()
+                .route("/gitlab", event())
+                .route_layer(VerifySignatureLayer::new(GitLab, GITLAB_TOKEN).unwrap()),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+fn send_to(addr: SocketAddr, path: &str, scheme: &str, secret: &str, payload: &str) -> Vec<String> {
+    args(&[
+        "send",
+        &format!("http://{addr}{path}"),
+        "--scheme",
+        scheme,
+        "--secret",
+        secret,
+        "--payload",
+        payload,
+        "--retries",
+        "0",
+    ])
+}
+
+fn delivered(output: &Output) -> bool {
+    output.status.success() && stdout(output).contains("200 OK after 1 attempt")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_signs_paddle_and_gitlab_for_the_crates_layer() {
+    let addr = preset_receiver().await;
+    let payload = r#"{"event_type":"transaction.completed","notification_id":"ntf_01"}"#;
+    let output = webhook(send_to(addr, "/paddle", "paddle", PADDLE_SECRET, payload)).await;
+    assert!(delivered(&output), "{}{}", stdout(&output), stderr(&output));
+    let output = webhook(send_to(
+        addr,
+        "/paddle",
+        "paddle",
+        "pdl_ntfset_other",
+        payload,
+    ))
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("401 Unauthorized"),
+        "{}",
+        stderr(&output)
+    );
+
+    let payload = r#"{"object_kind":"push"}"#;
+    let output = webhook(send_to(addr, "/gitlab", "gitlab", GITLAB_TOKEN, payload)).await;
+    assert!(delivered(&output), "{}{}", stdout(&output), stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_signs_the_url_it_sends_to_for_twilio_square_and_hubspot() {
+    let addr = preset_receiver().await;
+
+    // Twilio, JSON: the CLI adds `bodySHA256` to the URL, as Twilio does, and signs the URL.
+    let payload = r#"{"MessageSid":"SM1","MessageStatus":"delivered"}"#;
+    let output = webhook(send_to(addr, "/twilio", "twilio", TWILIO_TOKEN, payload)).await;
+    assert!(delivered(&output), "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        stdout(&output).contains("/twilio?bodySHA256="),
+        "{}",
+        stdout(&output)
+    );
+    // A query of its own stays, and the hash is added after it.
+    let output = webhook(send_to(
+        addr,
+        "/twilio?account=AC1",
+        "twilio",
+        TWILIO_TOKEN,
+        payload,
+    ))
+    .await;
+    assert!(delivered(&output), "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        stdout(&output).contains("/twilio?account=AC1&bodySHA256="),
+        "{}",
+        stdout(&output)
+    );
+
+    // Twilio, a form: its sorted fields are signed after the URL.
+    let mut form = send_to(
+        addr,
+        "/twilio",
+        "twilio",
+        TWILIO_TOKEN,
+        "To=%2B15558675310&Body=Hello+there&From=%2B15017122661",
+    );
+    form.extend(args(&[
+        "--content-type",
+        "application/x-www-form-urlencoded",
+    ]));
+    let output = webhook(form).await;
+    assert!(delivered(&output), "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        !stdout(&output).contains("bodySHA256"),
+        "{}",
+        stdout(&output)
+    );
+
+    // A receiver that knows itself by another URL refuses what was signed for this one.
+    let output = webhook(send_to(
+        addr,
+        "/twilio-elsewhere",
+        "twilio",
+        TWILIO_TOKEN,
+        payload,
+    ))
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("signature does not match"),
+        "{}",
+        stderr(&output)
+    );
+
+    let payload = r#"{"type":"payment.updated","event_id":"ev-1"}"#;
+    let output = webhook(send_to(addr, "/square", "square", SQUARE_KEY, payload)).await;
+    assert!(delivered(&output), "{}{}", stdout(&output), stderr(&output));
+
+    // HubSpot signs the method, URL, body and a millisecond timestamp.
+    let payload = r#"[{"eventId":1,"subscriptionType":"contact.creation"}]"#;
+    let output = webhook(send_to(
+        addr,
+        "/hubspot",
+        "hubspot",
+        HUBSPOT_SECRET,
+        payload,
+    ))
+    .await;
+    assert!(delivered(&output), "{}{}", stdout(&output), stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_signs_every_kind_of_preset_by_name() {
+    let addr = preset_receiver().await;
+    let entry = |path: &str, scheme: &str, secret: &str, payload: &str| {
+        format!(
+            r#"{{"url": "http://{addr}{path}", "scheme": "{scheme}", "secret": "{secret}", "payload": {payload}}}"#
+        )
+    };
+    let entries = [
+        entry("/paddle", "paddle", PADDLE_SECRET, r#"{"event_type":"a"}"#),
+        entry("/twilio", "twilio", TWILIO_TOKEN, r#"{"MessageSid":"SM2"}"#),
+        entry("/square", "Square", SQUARE_KEY, r#"{"type":"b"}"#),
+        entry("/hubspot", "hubspot", HUBSPOT_SECRET, r#"[{"eventId":2}]"#),
+        entry(
+            "/gitlab",
+            "gitlab",
+            GITLAB_TOKEN,
+            r#"{"object_kind":"tag_push"}"#,
+        ),
+    ];
+    let file = temp_file("batch-presets.json", &format!("[{}]", entries.join(",")));
+    let output = webhook(args(&["batch", file.to_str().unwrap(), "--retries", "0"])).await;
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("5 delivered, 0 failed"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_signs_the_url_given_and_needs_one_for_square() {
+    let payload = r#"{"type":"payment.updated","event_id":"ev-2"}"#;
+    let file = temp_file("square-payload.json", payload);
+    let sign = |extra: &[&str]| {
+        let mut list = args(&[
+            "sign",
+            "--scheme",
+            "square",
+            "--secret",
+            SQUARE_KEY,
+            "--payload-file",
+            file.to_str().unwrap(),
+        ]);
+        list.extend(args(extra));
+        list
+    };
+    let output = webhook(sign(&[])).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("square signs the URL the webhook is sent to: give it with --url"),
+        "{}",
+        stderr(&output)
+    );
+
+    let public = "https://hooks.example.com/square";
+    let output = webhook(sign(&["--url", public])).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut headers = HeaderMap::new();
+    for line in stdout(&output).lines() {
+        let (name, value) = line.split_once(": ").unwrap();
+        headers.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    assert_eq!(headers["content-type"], "application/json");
+    let verify = |url: &str, headers: HeaderMap| {
+        let verifier = ServiceBuilder::new()
+            .layer(
+                VerifySignatureLayer::new(Square, SQUARE_KEY)
+                    .unwrap()
+                    .public_url(url)
+                    .unwrap(),
+            )
+            .service(service_fn(|_: Request<VerifiedBody>| async {
+                Ok::<_, BoxError>(http::Response::new(Full::new(Bytes::new())))
+            }));
+        let mut request = Request::post("/square")
+            .body(Full::new(Bytes::from(payload)))
+            .unwrap();
+        *request.headers_mut() = headers;
+        verifier.oneshot(request)
+    };
+    let response = verify(public, headers.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = verify("https://hooks.example.com/other", headers)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_preset_is_a_scheme_name_and_secret_new_knows_them() {
+    for command in [
+        &["send", "--help"][..],
+        &["batch", "--help"],
+        &["sign", "--help"],
+    ] {
+        let output = webhook(args(command)).await;
+        let help = stdout(&output);
+        for name in PRESETS {
+            assert!(help.contains(name), "{command:?}: {name}");
+        }
+    }
+    let output = webhook(args(&["secret", "new", "--scheme", "paddle"])).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let secret = stdout(&output).trim().to_owned();
+    assert!(VerifySignatureLayer::new(Paddle, secret.as_str()).is_ok());
+
+    // Unknown names are refused by clap, with the list.
+    let output = webhook(args(&["secret", "new", "--scheme", "nope"])).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("woocommerce"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -19,8 +19,8 @@ pub(crate) struct BatchArgs {
     /// How many deliveries are in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     concurrency: u32,
-    /// The scheme for entries that do not name one.
-    #[arg(long, value_enum)]
+    /// The scheme for entries that do not name one: any preset's name.
+    #[arg(long, value_parser = SchemeName::value_parser())]
     scheme: Option<SchemeName>,
     /// The secret for entries that do not give one (for discord and sendgrid, the private
     /// key; for standard-webhooks, a whsk_ private key signs v1a).
@@ -128,8 +128,15 @@ fn load(args: &BatchArgs) -> Result<Vec<Target>, Failure> {
                 return Err(which("no `secret`, and no --secret".into()));
             };
             let payload = json_payload(entry.payload.get().as_bytes().to_vec(), "payload")?;
-            let mut target =
-                Target::new(&entry.url, scheme.scheme(), secret, payload).map_err(which)?;
+            // Batch payloads are JSON; a URL-signing scheme signs the entry's `url`.
+            let mut target = Target::new(
+                &entry.url,
+                scheme.scheme(),
+                secret,
+                payload,
+                "application/json",
+            )
+            .map_err(which)?;
             target.event = entry.event;
             target.id = entry.id;
             target.retries = entry.retries.unwrap_or(args.tuning.retries);

@@ -4,67 +4,113 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use http::Uri;
-use tower_webhook::scheme::{
-    Discord, Generic, GitHub, Scheme, SendGrid, Shopify, Slack, StandardWebhooks, Stripe,
-};
+use sha2::{Digest as _, Sha256};
+use tower_webhook::scheme::{self, PRESETS, Part, Scheme};
 
 use crate::Failure;
 
-/// The schemes the command line knows by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum SchemeName {
-    /// GitHub: X-Hub-Signature-256 over the body.
-    Github,
-    /// Stripe: Stripe-Signature t=…,v1=… over `{t}.{body}`.
-    Stripe,
-    /// Slack: X-Slack-Signature v0=… over `v0:{ts}:{body}`.
-    Slack,
-    /// Standard Webhooks (Svix): webhook-signature over `{id}.{ts}.{body}`; v1,… (HMAC) with
-    /// a whsec_ secret, v1a,… (Ed25519) with a whsk_ private key.
-    #[value(alias = "standard", alias = "svix")]
-    StandardWebhooks,
-    /// Shopify: X-Shopify-Hmac-Sha256 over the body.
-    Shopify,
-    /// Generic: X-Webhook-Signature sha256=… over `{ts}.{body}`.
-    Generic,
-    /// Discord: X-Signature-Ed25519 over `{ts}{body}`; the secret is the Ed25519 private key
-    /// (its 32-byte seed as 64 hex digits, or PKCS#8 PEM).
-    Discord,
-    /// SendGrid: X-Twilio-Email-Event-Webhook-Signature (ECDSA P-256) over `{ts}{body}`; the
-    /// secret is the P-256 private key (PKCS#8, as PEM or base64 DER).
-    #[value(name = "sendgrid")]
-    SendGrid,
-}
+/// A scheme the command line knows by name: any of `tower_webhook::scheme::PRESETS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SchemeName(&'static str);
 
 impl SchemeName {
     pub(crate) fn scheme(self) -> Arc<dyn Scheme> {
-        match self {
-            Self::Github => Arc::new(GitHub),
-            Self::Stripe => Arc::new(Stripe),
-            Self::Slack => Arc::new(Slack),
-            Self::StandardWebhooks => Arc::new(StandardWebhooks),
-            Self::Shopify => Arc::new(Shopify),
-            Self::Generic => Arc::new(Generic),
-            Self::Discord => Arc::new(Discord),
-            Self::SendGrid => Arc::new(SendGrid),
-        }
+        scheme::preset(self.0).expect("a name from PRESETS")
     }
 
     /// Whether the scheme signs with a private key (whose public half the receiver holds)
     /// rather than a secret both sides share.
     pub(crate) fn signs_with_key_pair(self) -> bool {
-        matches!(self, Self::Discord | Self::SendGrid)
+        !self.scheme().algorithm().is_shared()
     }
 
-    pub(crate) fn parse(name: &str) -> Result<Self, String> {
-        <Self as clap::ValueEnum>::from_str(name, true).map_err(|_| {
-            format!(
-                "unknown scheme `{name}` (known: github, stripe, slack, standard-webhooks, \
-                 shopify, generic, discord, sendgrid)"
-            )
-        })
+    /// Whether the scheme signs the URL the webhook is sent to (Twilio, Square, HubSpot).
+    pub(crate) fn signs_url(self) -> bool {
+        self.scheme().signed_content().contains(&Part::Url)
     }
+
+    /// The preset called `name`, in any case; `standard` is short for `standard-webhooks`.
+    pub(crate) fn parse(name: &str) -> Result<Self, String> {
+        let lower = name.to_ascii_lowercase();
+        let wanted = if lower == "standard" {
+            "standard-webhooks"
+        } else {
+            lower.as_str()
+        };
+        PRESETS
+            .iter()
+            .find(|preset| **preset == wanted)
+            .map(|preset| Self(preset))
+            .ok_or_else(|| format!("unknown scheme `{name}` (known: {})", PRESETS.join(", ")))
+    }
+
+    /// The `--scheme` parser: every preset's name, listed in `--help` and in the error for
+    /// an unknown one.
+    pub(crate) fn value_parser() -> impl TypedValueParser<Value = Self> {
+        let names = PRESETS.iter().map(|name| match *name {
+            "standard-webhooks" => PossibleValue::new(*name).alias("standard"),
+            _ => PossibleValue::new(*name),
+        });
+        PossibleValuesParser::new(names)
+            .map(|name| Self::parse(&name).expect("clap checked it is listed"))
+    }
+}
+
+/// Whether a media type is JSON: `application/json`, or `…+json`.
+pub(crate) fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a media type is a URL-encoded form.
+fn is_form(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+/// The URL to send `body` to: `url`, with `bodySHA256=<hex SHA-256 of the body>` added to
+/// its query when the scheme signs a form but the body is not one, as Twilio sends JSON
+/// (the signature covers the URL, and so the hash).
+/// <https://www.twilio.com/docs/usage/webhooks/webhooks-security#validating-signatures-from-twilio>
+pub(crate) fn url_for_body(
+    scheme: &dyn Scheme,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+) -> String {
+    let signs_form = scheme.signed_content().contains(&Part::Form);
+    if !signs_form || is_form(content_type) {
+        return url.to_owned();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let query = base.split_once('?').map(|(_, query)| query);
+    let has_hash = query.is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("bodySHA256"))
+    });
+    if has_hash {
+        return url.to_owned();
+    }
+    let separator = match query {
+        None => "?",
+        Some("") => "",
+        Some(_) => "&",
+    };
+    let hash = hex::encode(Sha256::digest(body));
+    let mut out = format!("{base}{separator}bodySHA256={hash}");
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
 }
 
 /// An http:// URL with a host, or a message that says what is wrong with it.
@@ -93,6 +139,16 @@ pub(crate) fn parse_url(text: &str) -> Result<Uri, String> {
     Ok(uri)
 }
 
+/// The payload bytes, exactly as given, once they are known to be JSON (for a JSON media
+/// type; others are sent as they are).
+pub(crate) fn payload(bytes: Vec<u8>, what: &str, content_type: &str) -> Result<Bytes, Failure> {
+    if is_json(content_type) {
+        json_payload(bytes, what)
+    } else {
+        Ok(Bytes::from(bytes))
+    }
+}
+
 /// The payload bytes, exactly as given, once they are known to be JSON.
 pub(crate) fn json_payload(bytes: Vec<u8>, what: &str) -> Result<Bytes, Failure> {
     serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
@@ -100,8 +156,8 @@ pub(crate) fn json_payload(bytes: Vec<u8>, what: &str) -> Result<Bytes, Failure>
     Ok(Bytes::from(bytes))
 }
 
-pub(crate) fn read_payload_file(path: &Path) -> Result<Bytes, Failure> {
+pub(crate) fn read_payload_file(path: &Path, content_type: &str) -> Result<Bytes, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|error| Failure::input(format!("cannot read {}: {error}", path.display())))?;
-    json_payload(bytes, &path.display().to_string())
+    payload(bytes, &path.display().to_string(), content_type)
 }

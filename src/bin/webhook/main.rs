@@ -18,13 +18,28 @@ const SECRET_HELP: &str = "The secret to sign with, as the receiver has it; for 
 sendgrid the private key (the receiver holds its public half), and for standard-webhooks a \
 whsk_ private key (signs v1a) or a whsec_ secret (signs v1)";
 
+/// `--content-type`'s help, the same for `send` and `sign`.
+const CONTENT_TYPE_HELP: &str = "The payload's media type, sent as Content-Type. A JSON type \
+(the default) is checked to be JSON; any other payload is sent as it is. Twilio signs a form's \
+fields (application/x-www-form-urlencoded) and any other body through its URL, to which \
+bodySHA256=<hex SHA-256 of the body> is added as Twilio does";
+
 const ABOUT: &str = "Send signed webhooks: one, or a batch with a progress bar, with retries.";
 
 const LONG_ABOUT: &str = "Send signed webhooks: one, or a batch with a progress bar, with retries.
 
 Signs with the same scheme definitions as tower-webhook's VerifySignatureLayer, so a receiver
-built with it accepts what this sends. This build sends over plain http:// only: it has no TLS.
-To reach an https:// endpoint, use `webhook sign` and curl, or a local TLS-terminating proxy.
+built with it accepts what this sends. --scheme takes the name of any of the crate's presets
+(github, stripe, slack, standard-webhooks, svix, shopify, twilio, square, hubspot, paddle,
+twitch, gitlab, …: `--help` of a subcommand lists them all). This build sends over plain
+http:// only: it has no TLS. To reach an https:// endpoint, use `webhook sign` and curl, or a
+local TLS-terminating proxy.
+
+Twilio, Square and HubSpot sign the URL a webhook is sent to: `send` and `batch` sign the URL
+they send to, `sign` the one given with --url, so give the URL the receiver knows itself by.
+HubSpot also signs the method (POST) and Twilio the media type (--content-type). GitLab sends
+its secret token itself rather than a signature: it proves the sender knows it, not that the
+body is intact.
 
 Schemes signed with a key pair take the private key as --secret, and the receiver verifies
 with its public half: discord (the Ed25519 seed as 64 hex digits, or PKCS#8 PEM), sendgrid (a
@@ -43,7 +58,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign and send one webhook (POST, application/json) to an http:// URL.
+    /// Sign and send one webhook (POST, JSON unless --content-type says otherwise) to an
+    /// http:// URL.
     Send(send::SendArgs),
     /// Send every delivery listed in a JSON file, several at a time.
     ///
@@ -55,7 +71,8 @@ enum Command {
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Print the signature headers for a payload, one `Name: value` per line, for curl:
-    /// `curl -H @headers.txt --data-binary @payload.json URL`.
+    /// `curl -H @headers.txt --data-binary @payload.json URL` (for twilio, square and hubspot,
+    /// the URL given with --url).
     Sign(SignArgs),
 }
 
@@ -69,23 +86,31 @@ enum SecretCommand {
     ///
     /// The secret goes to stdout; its fingerprint (to store) and display prefix go to stderr.
     New {
-        /// The scheme the secret is for.
-        #[arg(long, value_enum, default_value = "standard-webhooks")]
+        /// The scheme the secret is for: any preset's name.
+        #[arg(long, value_parser = SchemeName::value_parser(), default_value = "standard-webhooks")]
         scheme: SchemeName,
     },
 }
 
 #[derive(Debug, clap::Args)]
 struct SignArgs {
-    /// The signature scheme.
-    #[arg(long, value_enum)]
+    /// The signature scheme: any preset's name.
+    #[arg(long, value_parser = SchemeName::value_parser())]
     scheme: SchemeName,
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, help = SECRET_HELP)]
     secret: String,
     /// The exact bytes to sign; send this same file with `--data-binary`.
     #[arg(long)]
     payload_file: PathBuf,
-    /// The event type, for schemes with an event header (github, shopify).
+    /// The URL the webhook will be sent to, for the schemes that sign it (twilio, square,
+    /// hubspot). For twilio and a body that is not a form, the URL to send to (with
+    /// bodySHA256 added) is printed on stderr.
+    #[arg(long)]
+    url: Option<String>,
+    #[arg(long, default_value = "application/json", help = CONTENT_TYPE_HELP)]
+    content_type: String,
+    /// The event type, for schemes that send it in a header (github, shopify, twitch,
+    /// bitbucket, woocommerce, …).
     #[arg(long)]
     event: Option<String>,
     /// The delivery id (default: a new random `msg_…`).
@@ -170,8 +195,23 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
     use tower_webhook::scheme::Message;
     use tower_webhook::sign::DeliveryId;
 
-    let payload = input::read_payload_file(&args.payload_file)?;
+    let payload = input::read_payload_file(&args.payload_file, &args.content_type)?;
     let scheme = args.scheme.scheme();
+    let url = match &args.url {
+        Some(url) => Some(input::url_for_body(
+            scheme.as_ref(),
+            url,
+            &args.content_type,
+            &payload,
+        )),
+        None if args.scheme.signs_url() => {
+            return Err(Failure::input(format!(
+                "{} signs the URL the webhook is sent to: give it with --url",
+                scheme.name()
+            )));
+        }
+        None => None,
+    };
     let id = match args.id {
         Some(id) => id,
         None => DeliveryId::generate()
@@ -179,14 +219,27 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
             .to_string(),
     };
     let now = tower_webhook::Clock::unix_now(&tower_webhook::SystemClock);
-    let mut message = Message::new(&payload).id(&id).timestamp(now);
+    // curl with --data-binary sends a POST, which is what HubSpot signs.
+    let mut message = Message::new(&payload)
+        .id(&id)
+        .timestamp(now)
+        .method("POST")
+        .content_type(&args.content_type);
     if let Some(event) = &args.event {
         message = message.event_type(event);
+    }
+    if let Some(url) = &url {
+        message = message.url(url);
     }
     let headers = scheme
         .sign(&Secret::new(args.secret), &message)
         .map_err(|error| Failure::input(error.to_string()))?;
-    println!("Content-Type: application/json");
+    if let (Some(given), Some(url)) = (&args.url, &url)
+        && given != url
+    {
+        eprintln!("send it to {url}");
+    }
+    println!("Content-Type: {}", args.content_type);
     for (name, value) in &headers {
         println!("{name}: {}", value.to_str().unwrap_or_default());
     }

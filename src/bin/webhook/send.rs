@@ -16,7 +16,7 @@ use tower_webhook::scheme::Scheme;
 use tower_webhook::sign::{DeliveryId, EventType, SignRequestLayer};
 
 use crate::Failure;
-use crate::input::{SchemeName, json_payload, parse_url, read_payload_file};
+use crate::input::{SchemeName, parse_url, payload, read_payload_file, url_for_body};
 
 pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -26,24 +26,28 @@ pub(crate) fn http_client() -> HttpClient {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SendArgs {
-    /// Where to send it: an http:// URL.
+    /// Where to send it: an http:// URL. Schemes that sign the URL (twilio, square, hubspot)
+    /// sign this one, so give the URL the receiver knows itself by.
     url: String,
-    /// The signature scheme.
-    #[arg(long, value_enum)]
+    /// The signature scheme: any preset's name.
+    #[arg(long, value_parser = SchemeName::value_parser())]
     scheme: SchemeName,
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, help = crate::SECRET_HELP)]
     secret: String,
-    /// The payload, as JSON text.
+    /// The payload: JSON text, or what --content-type says (a form: `a=1&b=2`).
     #[arg(
         long,
         conflicts_with = "payload_file",
         required_unless_present = "payload_file"
     )]
     payload: Option<String>,
-    /// A file holding the JSON payload, sent byte for byte.
+    /// A file holding the payload, sent byte for byte.
     #[arg(long)]
     payload_file: Option<PathBuf>,
-    /// The event type, for schemes with an event header (github, shopify).
+    #[arg(long, default_value = "application/json", help = crate::CONTENT_TYPE_HELP)]
+    content_type: String,
+    /// The event type, for schemes that send it in a header (github, shopify, twitch,
+    /// bitbucket, woocommerce, …).
     #[arg(long)]
     event: Option<String>,
     /// The delivery id (default: a new random `msg_…`).
@@ -81,24 +85,38 @@ pub(crate) struct Target {
     pub(crate) url: Uri,
     pub(crate) signer: SignRequestLayer,
     pub(crate) payload: Bytes,
+    /// The payload's media type, which Twilio's signature depends on.
+    pub(crate) content_type: HeaderValue,
     pub(crate) event: Option<String>,
     pub(crate) id: Option<String>,
     pub(crate) retries: u32,
 }
 
 impl Target {
+    /// The signer signs the URL the request goes to (for the schemes that sign it), with
+    /// Twilio's `bodySHA256` added for a body that is not a form.
     pub(crate) fn new(
         url: &str,
         scheme: Arc<dyn Scheme>,
         secret: String,
         payload: Bytes,
+        content_type: &str,
     ) -> Result<Self, String> {
-        let url = parse_url(url)?;
+        let content_type = HeaderValue::from_str(content_type)
+            .map_err(|_| format!("`{content_type}` is not a valid Content-Type"))?;
+        let url = url_for_body(
+            scheme.as_ref(),
+            url,
+            content_type.to_str().unwrap_or_default(),
+            &payload,
+        );
+        let url = parse_url(&url)?;
         let signer = SignRequestLayer::new(scheme, secret).map_err(|error| error.to_string())?;
         Ok(Self {
             url,
             signer,
             payload,
+            content_type,
             event: None,
             id: None,
             retries: 3,
@@ -138,10 +156,7 @@ pub(crate) async fn deliver(
     let mut request = Request::post(target.url).body(Full::new(target.payload));
     if let Ok(request) = &mut request {
         let headers = request.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, target.content_type);
         headers.insert(
             header::USER_AGENT,
             HeaderValue::from_static(concat!("tower-webhook/", env!("CARGO_PKG_VERSION"))),
@@ -222,12 +237,18 @@ pub(crate) fn describe_attempt(attempt: &Attempt) -> String {
 
 pub(crate) async fn run(args: SendArgs) -> Result<(), Failure> {
     let payload = match (&args.payload, &args.payload_file) {
-        (Some(text), _) => json_payload(text.clone().into_bytes(), "--payload")?,
-        (None, Some(path)) => read_payload_file(path)?,
+        (Some(text), _) => payload(text.clone().into_bytes(), "--payload", &args.content_type)?,
+        (None, Some(path)) => read_payload_file(path, &args.content_type)?,
         (None, None) => return Err(Failure::input("give --payload or --payload-file")),
     };
-    let mut target = Target::new(&args.url, args.scheme.scheme(), args.secret, payload)
-        .map_err(Failure::input)?;
+    let mut target = Target::new(
+        &args.url,
+        args.scheme.scheme(),
+        args.secret,
+        payload,
+        &args.content_type,
+    )
+    .map_err(Failure::input)?;
     target.event = args.event;
     target.id = args.id;
     target.retries = args.tuning.retries;

@@ -80,13 +80,6 @@ pub enum VerifyError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// Nothing in the request signs its body (401): a Twilio delivery that is not a form and
-    /// whose URL carries no `bodySHA256`.
-    #[error("the body is not signed: {reason}")]
-    UnsignedBody {
-        /// Why not.
-        reason: &'static str,
-    },
     /// The timestamp is not a number of seconds the crate can use (400).
     #[error("invalid timestamp in `{header}`: {reason}")]
     InvalidTimestamp {
@@ -160,7 +153,6 @@ impl VerifyError {
             Self::NoSupportedSignature { .. }
             | Self::SignatureMismatch
             | Self::SignedUrlMismatch
-            | Self::UnsignedBody { .. }
             | Self::TimestampTooOld { .. }
             | Self::TimestampTooNew { .. } => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -284,6 +276,14 @@ pub enum ConfigError {
     InvalidSignaturePrefix {
         /// The prefix as given.
         prefix: String,
+    },
+    /// A custom scheme's signature list could not be read back as written.
+    #[error("signature list `{shape}` cannot be read back: {reason}")]
+    InvalidSignatureList {
+        /// The shape, as one entry would be written.
+        shape: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// The public URL given to the layer cannot be the URL a sender calls.
     #[error("invalid public URL: {reason}")]

@@ -60,12 +60,17 @@ preset! {
 
 preset! {
     /// Twilio: `X-Twilio-Signature: <base64>`, HMAC-SHA1 with the auth token of the URL
-    /// Twilio called followed by every form field sorted by name, name then value ([`Part::Form`]).
-    /// A JSON delivery signs the URL alone, whose `bodySHA256` must be the body's SHA-256.
-    /// The URL is checked as Twilio's SDKs do: as given, with its port removed or the default
-    /// one added, and as a WHATWG parser writes it. Give the layer the public URL
-    /// ([`public_url`](crate::VerifySignatureLayer::public_url)); each request's query is
+    /// Twilio called followed by every form field sorted by name, name then value
+    /// ([`Part::Form`]). A URL carrying `bodySHA256` (JSON deliveries) signs the body through
+    /// that hash, which must match, and nothing follows the URL. The URL is checked as
+    /// Twilio's SDKs do: as given, with its port removed or the default one added, and as a
+    /// WHATWG parser writes it. Give the layer the public URL without its query
+    /// ([`public_url`](crate::VerifySignatureLayer::public_url)): each request's query is
     /// added. Id `I-Twilio-Idempotency-Token` (unsigned). No timestamp.
+    ///
+    /// Twilio signs fields, not bytes, and joins them with nothing between: a captured
+    /// `To=123&From=456` also verifies re-encoded, reordered, or split as `From4=56To123`, as
+    /// with Twilio's own SDKs. Read the fields, not the raw body, and use the replay guard.
     /// <https://www.twilio.com/docs/usage/webhooks/webhooks-security>
     ///
     /// [`Part::Form`]: super::Part::Form
@@ -179,7 +184,8 @@ preset! {
 
 preset! {
     /// Twitch EventSub: `Twitch-Eventsub-Message-Signature: sha256=<hex>`, HMAC-SHA256 of
-    /// message id, timestamp (RFC 3339, as sent) and body; refused after 10 minutes. Event
+    /// message id, timestamp (RFC 3339, as sent) and body; refused after 10 minutes (or 5
+    /// ahead). Event
     /// `Twitch-Eventsub-Subscription-Type`; id `Twitch-Eventsub-Message-Id` (signed). The
     /// `webhook_callback_verification` challenge is answered by the layer.
     /// <https://dev.twitch.tv/docs/eventsub/handling-webhook-events/>
@@ -189,7 +195,7 @@ preset! {
             .signature_prefix("sha256=")
             .timestamp_header(header("twitch-eventsub-message-timestamp"))
             .timestamp_format(TimestampFormat::Rfc3339)
-            .tolerance(Duration::from_secs(600))
+            .tolerance(Tolerance::new(Duration::from_secs(600), Duration::from_secs(300)))
             .id_header(header("twitch-eventsub-message-id"))
             .event_type_header(header("twitch-eventsub-subscription-type"))
             .answers(handshake::twitch),

@@ -16,8 +16,8 @@ use crate::error::{ConfigError, VerifyError};
 use crate::reject::OnReject;
 use crate::replay::ReplayProtection;
 use crate::scheme::{
-    Part, PartValues, Scheme, SignedHeaders, Timestamp, Tolerance, body_hash_matches, is_form,
-    part_bytes, signed_url_variants, single, sorted_form,
+    Part, PartValues, Scheme, SignedHeaders, Timestamp, Tolerance, body_hash_matches, part_bytes,
+    signed_url_variants, sorted_form,
 };
 use crate::secret::Secrets;
 use crate::verified::{Claims, Verified};
@@ -148,9 +148,8 @@ enum Check {
     Form {
         signatures: Signatures,
         candidates: Vec<(Vec<u8>, Vec<u8>)>,
-        /// The URL as resolved, whose `bodySHA256` a body that is not a form must match.
+        /// The URL as resolved, whose `bodySHA256`, when it has one, the body must match.
         url: String,
-        is_form: bool,
     },
 }
 
@@ -250,12 +249,10 @@ impl Verification {
                         (text(&config.before_body), text(&config.after_body))
                     })
                     .collect();
-                let is_form = single(headers, &http::header::CONTENT_TYPE)?.is_some_and(is_form);
                 Check::Form {
                     signatures,
                     candidates,
                     url,
-                    is_form,
                 }
             }
         };
@@ -384,22 +381,16 @@ impl Check {
                 signatures,
                 candidates,
                 url,
-                is_form,
             } => {
-                let form = match is_form {
-                    true => {
+                // A URL with `bodySHA256` signs the body through that hash, and nothing follows
+                // the URL; any other request signs its body's fields, read as a form whatever
+                // its `Content-Type` says (which nobody signs), as Twilio's SDKs do.
+                let form = match body_hash_matches(&url, body) {
+                    Some(true) => Vec::new(),
+                    Some(false) => return Ok(None),
+                    None => {
                         sorted_form(body).map_err(|reason| VerifyError::MalformedBody { reason })?
                     }
-                    // Twilio signs only the URL of a JSON delivery; the hash in it holds the body.
-                    false => match body_hash_matches(&url, body) {
-                        Some(true) => Vec::new(),
-                        Some(false) => return Ok(None),
-                        None => {
-                            return Err(VerifyError::UnsignedBody {
-                                reason: "it is not a form and the URL carries no `bodySHA256`",
-                            });
-                        }
-                    },
                 };
                 Ok(candidates.iter().find_map(|(before, after)| {
                     let mut verifier = config.keyring.verifier(signatures.clone())?;

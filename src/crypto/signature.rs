@@ -3,6 +3,7 @@
 use std::fmt;
 
 use subtle::ConstantTimeEq;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{Algorithm, Encoding};
 
@@ -34,21 +35,35 @@ pub struct Signature {
     // Inline, so that reading a signature allocates nothing: every algorithm here fits.
     bytes: [u8; MAX_LEN],
     len: u8,
+    /// A token longer than the inline room (GitLab lets users choose long ones).
+    long: Option<Zeroizing<Box<[u8]>>>,
 }
 
 /// The longest signature: a DER-encoded P-256 ECDSA signature.
 const MAX_LEN: usize = 72;
 
+/// The longest [token](Algorithm::Token): more than any header a server takes whole.
+pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
+
 impl Signature {
     /// A signature made with `algorithm`, or `None` when `bytes` is longer than any
-    /// algorithm's signature (72 bytes).
+    /// algorithm's signature (72 bytes; 8 KiB for a [token](Algorithm::Token)).
     pub fn new(algorithm: Algorithm, bytes: &[u8]) -> Option<Self> {
+        if algorithm == Algorithm::Token && bytes.len() > MAX_LEN {
+            return (bytes.len() <= MAX_TOKEN_LEN).then(|| Self {
+                algorithm,
+                bytes: [0; MAX_LEN],
+                len: 0,
+                long: Some(Zeroizing::new(bytes.into())),
+            });
+        }
         let mut inline = [0; MAX_LEN];
         inline.get_mut(..bytes.len())?.copy_from_slice(bytes);
         Some(Self {
             algorithm,
             bytes: inline,
             len: bytes.len() as u8,
+            long: None,
         })
     }
 
@@ -69,6 +84,7 @@ impl Signature {
             algorithm,
             bytes,
             len: len as u8,
+            long: None,
         })
     }
 
@@ -86,7 +102,7 @@ impl Signature {
             (_, Base64Url) => "the signature is not base64url of the right length",
             (HmacSha512 | Ed25519, _) => "the signature is not base64 of 64 bytes",
             (EcdsaP256Sha256, _) => "the signature is not an encoded DER ECDSA signature",
-            (Token, _) => "the token is empty or longer than 72 bytes",
+            (Token, _) => "the token is empty or longer than 8 KiB",
         }
     }
 
@@ -97,7 +113,10 @@ impl Signature {
 
     /// The raw signature bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        match &self.long {
+            Some(long) => long,
+            None => &self.bytes[..usize::from(self.len)],
+        }
     }
 
     /// The signature written in `encoding`.
@@ -124,11 +143,20 @@ impl PartialEq for Signature {
 
 impl Eq for Signature {}
 
+// A token is the secret itself: wiped when dropped, like keys.
+impl Drop for Signature {
+    fn drop(&mut self) {
+        if self.algorithm == Algorithm::Token {
+            self.bytes.zeroize();
+        }
+    }
+}
+
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signature")
             .field("algorithm", &self.algorithm)
-            .field("len", &self.len)
+            .field("len", &self.as_bytes().len())
             .finish()
     }
 }

@@ -39,7 +39,7 @@ enum Kind {
     Hmac(HmacKey),
     Ed25519(ed25519_dalek::SigningKey),
     EcdsaP256(p256::ecdsa::SigningKey),
-    /// A shared token, sent as it is (at most 72 bytes, checked when made).
+    /// A shared token, sent as it is (at most 8 KiB, checked when made).
     Token(Zeroizing<Vec<u8>>),
 }
 
@@ -62,11 +62,10 @@ impl SigningKey {
     ///
     /// # Errors
     ///
-    /// A reason, phrased to follow "secret #1 ", when the token is empty or longer than 72
-    /// bytes.
+    /// A reason, phrased to follow "secret #1 ", when the token is empty or longer than 8 KiB.
     pub fn token(token: &[u8]) -> Result<Self, &'static str> {
         if token.is_empty() || Signature::new(Algorithm::Token, token).is_none() {
-            return Err("is empty or longer than 72 bytes, which a token may not be");
+            return Err("is empty or longer than 8 KiB, which a token may not be");
         }
         Ok(Self {
             kind: Kind::Token(Zeroizing::new(token.to_vec())),
@@ -183,8 +182,10 @@ impl SigningKey {
                     .expect("a SHA-256 digest is a valid prehash");
                 signature.to_der().as_bytes().to_vec()
             }
-            // The token is the "signature", whatever the message.
-            Kind::Token(token) => token.to_vec(),
+            // The token is the "signature", whatever the message; checked to fit when made.
+            Kind::Token(token) => {
+                return Signature::new(Algorithm::Token, token).expect("a token that fits");
+            }
         };
         Signature::new(self.algorithm(), &bytes).expect("every algorithm's signature fits")
     }

@@ -609,11 +609,11 @@ pub(crate) fn sign_into<S: Scheme + ?Sized>(
         false => None,
     };
     let timestamp = match content.contains(&Part::Timestamp) {
-        true => Some(
-            scheme
-                .timestamp_format()
-                .format(require_timestamp(message, scheme.name())?),
-        ),
+        true => Some(timestamp_text(
+            message,
+            scheme.name(),
+            scheme.timestamp_format(),
+        )?),
         false => None,
     };
     let url = match content.contains(&Part::Url) {
@@ -848,12 +848,15 @@ fn signed_form(
         scheme: scheme.to_owned(),
         reason,
     };
-    if message.content_type.is_none_or(is_form) {
-        return form::sorted_form(message.body).map_err(|_| unsignable("the form is not UTF-8"));
-    }
     match url.and_then(|url| form::body_hash_matches(url, message.body)) {
         Some(true) => Ok(Vec::new()),
-        _ => Err(unsignable(
+        Some(false) => Err(unsignable(
+            "the URL's `bodySHA256` is not the body's SHA-256",
+        )),
+        None if message.content_type.is_none_or(is_form) => {
+            form::sorted_form(message.body).map_err(|_| unsignable("the form is not UTF-8"))
+        }
+        None => Err(unsignable(
             "a body that is not a form is signed through its URL, which must carry \
              `bodySHA256=<hex SHA-256 of the body>`",
         )),
@@ -871,6 +874,21 @@ pub(crate) fn require_url<'a>(message: &Message<'a>, scheme: &str) -> Result<&'a
         scheme: scheme.to_owned(),
         field: "url",
     })
+}
+
+/// The message's timestamp as `format` writes it.
+pub(crate) fn timestamp_text(
+    message: &Message<'_>,
+    scheme: &str,
+    format: TimestampFormat,
+) -> Result<String, SignError> {
+    let timestamp = require_timestamp(message, scheme)?;
+    format
+        .format(timestamp)
+        .ok_or_else(|| SignError::Unsignable {
+            scheme: scheme.to_owned(),
+            reason: "its timestamp is past the year 9999, which RFC 3339 cannot write",
+        })
 }
 
 pub(crate) fn require_timestamp(message: &Message<'_>, scheme: &str) -> Result<i64, SignError> {

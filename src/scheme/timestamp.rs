@@ -15,12 +15,14 @@ const NANOS_PER_SECOND: i128 = 1_000_000_000;
 /// ```
 /// use tower_webhook::scheme::TimestampFormat;
 ///
-/// assert_eq!(TimestampFormat::Seconds.format(1700000000), "1700000000");
-/// assert_eq!(TimestampFormat::Milliseconds.format(1700000000), "1700000000000");
+/// assert_eq!(TimestampFormat::Seconds.format(1700000000).unwrap(), "1700000000");
+/// assert_eq!(TimestampFormat::Milliseconds.format(1700000000).unwrap(), "1700000000000");
 /// assert_eq!(
-///     TimestampFormat::Rfc3339.format(1700000000),
+///     TimestampFormat::Rfc3339.format(1700000000).unwrap(),
 ///     "2023-11-14T22:13:20.000000000Z"
 /// );
+/// // RFC 3339 has four digits for the year.
+/// assert_eq!(TimestampFormat::Rfc3339.format(253402300800), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -37,16 +39,21 @@ pub enum TimestampFormat {
 
 impl TimestampFormat {
     /// `unix_seconds` written this way, as a sender would (RFC 3339 with nine fractional
-    /// digits, as Twitch sends them). Instants before 1970 are written as 1970 in RFC 3339.
-    pub fn format(self, unix_seconds: i64) -> String {
-        match self {
-            Self::Seconds => unix_seconds.to_string(),
-            Self::Milliseconds => (i128::from(unix_seconds) * 1000).to_string(),
+    /// digits, as Twitch sends them); `None` for an instant the format cannot
+    /// write: before 1970, or after 9999 in RFC 3339.
+    pub fn format(self, unix_seconds: i64) -> Option<String> {
+        // The last second RFC 3339's four-digit year can write: 9999-12-31T23:59:59Z.
+        const LAST_RFC3339: u64 = 253_402_300_799;
+        let seconds = u64::try_from(unix_seconds).ok()?;
+        Some(match self {
+            Self::Seconds => seconds.to_string(),
+            Self::Milliseconds => (u128::from(seconds) * 1000).to_string(),
+            Self::Rfc3339 if seconds > LAST_RFC3339 => return None,
             Self::Rfc3339 => {
-                let since = Duration::from_secs(u64::try_from(unix_seconds).unwrap_or(0));
-                humantime::format_rfc3339_nanos(UNIX_EPOCH + since).to_string()
+                let instant = UNIX_EPOCH + Duration::from_secs(seconds);
+                humantime::format_rfc3339_nanos(instant).to_string()
             }
-        }
+        })
     }
 }
 
@@ -302,7 +309,7 @@ mod tests {
             assert_eq!(reason(raw, rfc), "not an RFC 3339 time in UTC", "{raw:?}");
         }
         // What the signing side writes reads back as the same instant.
-        let written = rfc.format(1_763_632_800);
+        let written = rfc.format(1_763_632_800).unwrap();
         let read = Timestamp::parse_as(&written, rfc, &header()).unwrap();
         assert_eq!(read.unix_nanos(), 1_763_632_800 * NANOS_PER_SECOND);
     }

@@ -192,6 +192,10 @@ impl Verified {
     /// `{id}` in its template); false for GitHub's, Shopify's and the generic scheme's id
     /// headers, and when there is no id. See [`replay`](crate::replay#signed-and-unsigned-ids).
     pub fn id_is_signed(&self) -> bool {
+        // A token signs nothing, not even the body an id could be read from.
+        if self.proof.scheme.algorithm() == crate::crypto::Algorithm::Token {
+            return false;
+        }
         if self.proof.id.is_some() {
             self.proof.scheme.signed_content().contains(&Part::Id)
         } else {

@@ -9,10 +9,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, Uri};
 
 use super::event;
 use super::handshake::{self, Probe};
-use super::headers::{List, Version, prefixed_signature, required, single};
+use super::headers::{List, Version, check_plain_secret, prefixed_signature, required, single};
 use super::{
     EventInfo, Message, Part, Scheme, Signature, SignedHeaders, Timestamp, TimestampFormat,
-    Tolerance, header_value, require_id, require_timestamp,
+    Tolerance, header_value, require_id, timestamp_text,
 };
 use crate::crypto::{Algorithm, Encoding};
 use crate::error::{ConfigError, SignError, VerifyError};
@@ -104,6 +104,52 @@ impl SignatureList {
     fn split_on(&self) -> char {
         self.separator.trim().chars().next().unwrap_or(' ')
     }
+
+    /// Refuses a shape whose entries could not be told apart when read back: a separator of
+    /// more than one character (besides spaces around it), and a version or timestamp key
+    /// that is empty, holds the separator or the pair, or is the other.
+    fn check(&self, timestamp_key: Option<&str>) -> Result<(), ConfigError> {
+        let invalid = |reason| ConfigError::InvalidSignatureList {
+            shape: format!("{}{}<sig>{}", self.version, self.pair, self.separator),
+            reason,
+        };
+        let separator = self.split_on();
+        let trimmed = self.separator.trim();
+        if self.separator.is_empty() || trimmed.chars().count() > 1 {
+            return Err(invalid(
+                "the separator must be one character, with spaces around it or not",
+            ));
+        }
+        if !self.separator.chars().all(|c| c == ' ' || c == separator) || !readable(&self.separator)
+        {
+            return Err(invalid("the separator must be visible ASCII or a space"));
+        }
+        if self.pair == separator || self.pair == ' ' || !readable(&self.pair.to_string()) {
+            return Err(invalid(
+                "the pair must be visible ASCII other than the separator",
+            ));
+        }
+        let distinct = |word: &str| {
+            !word.is_empty() && readable(word) && !word.contains([separator, self.pair, ' '])
+        };
+        if !distinct(&self.version) {
+            return Err(invalid(
+                "the version must be visible ASCII without the separator or pair",
+            ));
+        }
+        match timestamp_key {
+            Some(key) if !distinct(key) || key == self.version => Err(invalid(
+                "the timestamp key must be visible ASCII without the separator or pair, and not \
+                 the version",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether a header value can carry `text` and be read back as it is.
+fn readable(text: &str) -> bool {
+    HeaderValue::from_str(text).is_ok_and(|value| value.to_str().is_ok())
 }
 
 /// Where a [`CustomScheme`] reads the timestamp.
@@ -501,51 +547,57 @@ impl Scheme for CustomScheme {
             template: self.template.clone().into_owned(),
             reason,
         };
-        for part in &self.signed_content {
-            match (part, &self.timestamp) {
-                (Part::Timestamp, TimestampSource::None) => {
-                    return Err(invalid("uses `{timestamp}` but no timestamp header is set"));
-                }
-                (Part::Timestamp, TimestampSource::BodyField(_)) => {
-                    return Err(invalid(
-                        "uses `{timestamp}`, which cannot be a field of the body it signs",
-                    ));
-                }
-                (Part::Id, _) if self.id_header.is_none() => {
-                    return Err(invalid("uses `{id}` but no id header is set"));
-                }
-                _ => {}
+        let signs = |part| self.signed_content.contains(&part);
+        if self.algorithm == Algorithm::Token
+            && (self.signed_content != [Part::Body] || self.timestamp_in_body())
+        {
+            return Err(invalid(
+                "cannot be anything but `{body}` with a token, which signs nothing (nor a body \
+                 timestamp)",
+            ));
+        }
+        match &self.timestamp {
+            TimestampSource::None if signs(Part::Timestamp) => {
+                return Err(invalid("uses `{timestamp}` but no timestamp header is set"));
             }
+            TimestampSource::BodyField(_) if signs(Part::Timestamp) => {
+                return Err(invalid(
+                    "uses `{timestamp}`, which cannot be a field of the body it signs",
+                ));
+            }
+            // An unsigned timestamp could be rewritten at will: the window would mean nothing.
+            TimestampSource::Header(_) | TimestampSource::InSignature(_)
+                if !signs(Part::Timestamp) =>
+            {
+                return Err(invalid("does not sign the timestamp the scheme reads"));
+            }
+            _ => {}
+        }
+        if signs(Part::Id) && self.id_header.is_none() {
+            return Err(invalid("uses `{id}` but no id header is set"));
         }
         if self.timestamp_key().is_some() && self.list.is_none() {
             return Err(invalid(
                 "keeps the timestamp in the signature header, which is not a list",
             ));
         }
-        // A prefix, separator or version outside visible ASCII could never be read back from
-        // a header value: the same rule as for the values the signing side writes.
-        let readable =
-            |text: &str| HeaderValue::from_str(text).is_ok_and(|value| value.to_str().is_ok());
-        let mut texts = vec![self.signature_prefix.as_ref()];
         if let Some(list) = &self.list {
-            let pair = list.pair.to_string();
-            let usable = !list.version.is_empty()
-                && list.split_on() != list.pair
-                && readable(&pair)
-                && readable(&list.separator);
-            if !usable {
-                return Err(ConfigError::InvalidSignaturePrefix {
-                    prefix: format!("{}{}{}", list.version, list.pair, list.separator),
-                });
-            }
-            texts.push(&list.version);
+            list.check(self.timestamp_key())?;
         }
-        match texts.into_iter().find(|text| !readable(text)) {
-            Some(text) => Err(ConfigError::InvalidSignaturePrefix {
-                prefix: text.to_owned(),
-            }),
-            None => Ok(()),
+        if let Some(token) = &self.verify_token {
+            check_plain_secret(token).map_err(|reason| ConfigError::InvalidSecret {
+                which: "verify token".to_owned(),
+                reason,
+            })?;
         }
+        // A prefix outside visible ASCII could never be read back from a header value: the
+        // same rule as for the values the signing side writes.
+        if !readable(&self.signature_prefix) {
+            return Err(ConfigError::InvalidSignaturePrefix {
+                prefix: self.signature_prefix.clone().into_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn algorithm(&self) -> Algorithm {
@@ -622,8 +674,7 @@ impl Scheme for CustomScheme {
         signature: &Signature,
     ) -> Result<(), SignError> {
         let encoded = signature.encode(self.encoding);
-        let timestamp =
-            || require_timestamp(message, &self.name).map(|t| self.timestamp_format.format(t));
+        let timestamp = || timestamp_text(message, &self.name, self.timestamp_format);
         let value = match &self.list {
             None => format!("{}{encoded}", self.signature_prefix),
             Some(list) => {
@@ -755,6 +806,78 @@ mod tests {
             "{x}{body}",
         ] {
             assert!(parse_template(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lists_that_could_not_be_read_back_are_refused() {
+        let list =
+            |separator: &'static str, pair, version: &'static str, key: Option<&'static str>| {
+                let scheme = CustomScheme::new(HeaderName::from_static("x-sig"))
+                    .signature_list(separator, pair, version);
+                match key {
+                    Some(key) => scheme
+                        .timestamp_in_signature(key)
+                        .signed_content("{timestamp}.{body}")
+                        .unwrap(),
+                    None => scheme,
+                }
+            };
+        for good in [
+            list(",", '=', "v1", Some("t")),
+            list(", ", '=', "v1", Some("t")),
+            list(";", '=', "h1", Some("ts")),
+            list(" ", ',', "v1", None),
+        ] {
+            assert!(good.check().is_ok(), "{good:?}");
+        }
+        for bad in [
+            list("", '=', "v1", None),
+            list("\t", '=', "v1", None),
+            list(";;", '=', "v1", None),
+            list(",", ',', "v1", None),
+            list(",", '=', "", None),
+            list(",", '=', "v=1", None),
+            list(",", '=', "v1", Some("v1")),
+            list(",", '=', "v1", Some("t,s")),
+        ] {
+            assert!(
+                matches!(bad.check(), Err(ConfigError::InvalidSignatureList { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_timestamp_read_must_be_signed_and_a_token_signs_nothing() {
+        let header = || HeaderName::from_static("x-sig");
+        let unsigned =
+            CustomScheme::new(header()).timestamp_header(HeaderName::from_static("x-ts"));
+        assert!(
+            unsigned.check().is_err(),
+            "a window over an unsigned timestamp"
+        );
+        let token = CustomScheme::new(header()).algorithm(Algorithm::Token);
+        assert!(token.check().is_ok());
+        let token_with_id = token
+            .clone()
+            .id_header(HeaderName::from_static("x-id"))
+            .signed_content("{id}{body}")
+            .unwrap();
+        assert!(token_with_id.check().is_err());
+        assert!(token.clone().timestamp_field("ts").check().is_err());
+    }
+
+    #[test]
+    fn an_empty_verify_token_is_refused() {
+        let scheme = CustomScheme::new(HeaderName::from_static("x-sig"));
+        assert!(scheme.clone().verify_token("my-token").check().is_ok());
+        for token in ["", " my-token"] {
+            let error = scheme.clone().verify_token(token).check().unwrap_err();
+            assert!(
+                error.to_string().starts_with("secret verify token"),
+                "{error}"
+            );
         }
     }
 

@@ -603,6 +603,7 @@ const ELSEWHERE: &[&str] = &[
     "discord",
     "sendgrid",
     "twilio",
+    "twilio-shared-key", // tests/twilio.rs
     "square",
     "hubspot",
     "gitlab",

@@ -85,7 +85,10 @@ fn flags_parse_with_defaults() {
 
     // Every preset by its name, through `scheme::preset`: the ones that sign the URL need it.
     let url_signing = options::url_signing_presets();
-    assert_eq!(url_signing, ["twilio", "square", "hubspot"]);
+    assert_eq!(
+        url_signing,
+        ["twilio", "twilio-shared-key", "square", "hubspot"]
+    );
     for name in PRESETS {
         let mut args = vec!["--secret", "s", "--scheme", name];
         if url_signing.contains(name) {
@@ -237,7 +240,7 @@ fn bad_flags_are_explained() {
                 "--url",
                 "https://a.example/",
             ][..],
-            "`--url` is for the schemes that sign the URL (twilio, square, hubspot), not `github`",
+            "`--url` is for the schemes that sign the URL (twilio, twilio-shared-key, square, hubspot), not `github`",
         ),
         (
             &["--scheme", "stripe", "--secret", "s", "--url-from-request"][..],

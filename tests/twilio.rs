@@ -152,3 +152,46 @@ fn signing_follows_the_same_rules() {
         signature(&format!("{PUBLIC}a1b2")).as_str()
     );
 }
+
+#[tokio::test]
+async fn a_shared_key_signs_the_same_content_with_hmac_sha256() {
+    use tower_webhook::scheme::TwilioSharedKey;
+    let key = "shared-key-0123456789";
+    let body: &'static [u8] = b"To=%2B18005551212&From=%2B14158675309";
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(format!("{PUBLIC}From+14158675309To+18005551212").as_bytes());
+    let signed = STANDARD.encode(mac.finalize().into_bytes());
+    let layer = VerifySignatureLayer::new(TwilioSharedKey, key)
+        .unwrap()
+        .public_url(PUBLIC)
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-twilio-signature",
+        HeaderValue::from_str(&signed).unwrap(),
+    );
+    let mut request = request(&headers, Bytes::from_static(body));
+    *request.uri_mut() = "/myapp.php".parse().unwrap();
+    let recorder = Recorder::new();
+    assert_eq!(
+        send(&layer, &recorder, request).await.status(),
+        StatusCode::OK
+    );
+    // The auth token's SHA-1 scheme does not take it.
+    let (status, _, _) = deliver(Method::POST, "/myapp.php", None, &signed, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn either_order_of_fields_outside_the_basic_plane_verifies() {
+    // U+FF5E sorts before U+1F600 by code point and after it by UTF-16 code unit.
+    let body: &'static [u8] = b"Tag=%EF%BD%9E&Tag=%F0%9F%98%80";
+    for signed in [
+        format!("{PUBLIC}Tag\u{ff5e}Tag\u{1f600}"),
+        format!("{PUBLIC}Tag\u{1f600}Tag\u{ff5e}"),
+    ] {
+        let (status, error, _) =
+            deliver(Method::POST, "/myapp.php", None, &signature(&signed), body).await;
+        assert_eq!(status, StatusCode::OK, "{signed}: {error:?}");
+    }
+}

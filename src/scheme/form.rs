@@ -15,6 +15,24 @@ use subtle::ConstantTimeEq;
 /// not decode to UTF-8 is refused rather than decoded lossily: replacing bad bytes with U+FFFD
 /// would let two different bodies share one signature.
 pub(crate) fn sorted_form(body: &[u8]) -> Result<Vec<u8>, &'static str> {
+    Ok(write(&parse(body)?, str::cmp))
+}
+
+/// The orders a sender may have sorted the fields in: code points (Twilio's docs, twilio-python,
+/// and what the crate signs) and, when it differs, UTF-16 code units (twilio-node's plain
+/// `sort()`), which put U+E000–U+FFFF after characters outside the Basic Multilingual Plane.
+pub(crate) fn sorted_forms(body: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    let params = parse(body)?;
+    let by_code_point = write(&params, str::cmp);
+    let by_utf16 = write(&params, |a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    Ok(match by_utf16 == by_code_point {
+        true => vec![by_code_point],
+        false => vec![by_code_point, by_utf16],
+    })
+}
+
+/// Every field of a form, each name's distinct values with it.
+fn parse(body: &[u8]) -> Result<BTreeMap<String, BTreeSet<String>>, &'static str> {
     let mut params: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     // The form parser skips empty sequences between `&`s and gives a name without `=` an empty
     // value: <https://url.spec.whatwg.org/#urlencoded-parsing>
@@ -28,14 +46,26 @@ pub(crate) fn sorted_form(body: &[u8]) -> Result<Vec<u8>, &'static str> {
             .or_default()
             .insert(decode(value)?);
     }
+    Ok(params)
+}
+
+/// The fields, names and each name's values sorted by `order`, written name then value.
+fn write(
+    params: &BTreeMap<String, BTreeSet<String>>,
+    order: impl Fn(&str, &str) -> std::cmp::Ordering,
+) -> Vec<u8> {
+    let mut names: Vec<&String> = params.keys().collect();
+    names.sort_by(|a, b| order(a, b));
     let mut signed = Vec::new();
-    for (name, values) in &params {
+    for name in names {
+        let mut values: Vec<&String> = params[name].iter().collect();
+        values.sort_by(|a, b| order(a, b));
         for value in values {
             signed.extend_from_slice(name.as_bytes());
             signed.extend_from_slice(value.as_bytes());
         }
     }
-    Ok(signed)
+    signed
 }
 
 /// One form-encoded name or value: `+` is a space, then percent-escapes are decoded (so `%2B`

@@ -28,7 +28,7 @@
 //!
 //! Besides those, every common sender has a preset, each a unit struct documented with its
 //! headers, signed bytes, window, event type and id, and its provider's page:
-//! [`GitHubSha1`], [`Svix`], [`Clerk`], [`Resend`], [`Twilio`], [`Square`], [`HubSpot`],
+//! [`GitHubSha1`], [`Svix`], [`Clerk`], [`Resend`], [`Twilio`], [`TwilioSharedKey`], [`Square`], [`HubSpot`],
 //! [`Paddle`], [`PagerDuty`], [`Calendly`], [`WorkOs`], [`Twitch`], [`Zoom`], [`Linear`],
 //! [`Meta`], [`Intercom`], [`Vercel`], [`Bitbucket`], [`Typeform`], [`LemonSqueezy`],
 //! [`Sentry`], [`GitLab`], [`Paystack`], [`WooCommerce`] and [`Mux`]. Most are data: a
@@ -181,8 +181,8 @@ pub use handshake::Probe;
 pub use named::{PRESETS, preset};
 pub use presets::{
     Bitbucket, Calendly, GitHubSha1, GitLab, HubSpot, Intercom, LemonSqueezy, Linear, Meta, Mux,
-    Paddle, PagerDuty, Paystack, Sentry, Square, Twilio, Twitch, Typeform, Vercel, WooCommerce,
-    WorkOs, Zoom,
+    Paddle, PagerDuty, Paystack, Sentry, Square, Twilio, TwilioSharedKey, Twitch, Typeform, Vercel,
+    WooCommerce, WorkOs, Zoom,
 };
 pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
@@ -826,7 +826,7 @@ impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
     }
 }
 
-pub(crate) use form::{body_hash_matches, sorted_form};
+pub(crate) use form::{body_hash_matches, sorted_forms};
 pub(crate) use headers::{header_value, single};
 pub(crate) use url::signed_url_variants;
 

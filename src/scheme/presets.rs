@@ -85,6 +85,20 @@ preset! {
 }
 
 preset! {
+    /// Twilio with a SharedKey: a Webhooks Rule may sign with a key of its own and HMAC-SHA256
+    /// (announced by `X-Twilio-Webhooks-Signature-Settings: key=…,algorithm=HMAC_SHA256`),
+    /// over the same URL and form as [`Twilio`]; configure the SharedKey as the secret.
+    /// <https://www.twilio.com/docs/usage/webhooks/webhooks-security>
+    TwilioSharedKey => signing(
+        CustomScheme::new(header("x-twilio-signature"))
+            .named("twilio-shared-key")
+            .encoding(Encoding::Base64)
+            .id_header(header("i-twilio-idempotency-token")),
+        "{url}{form}",
+    )
+}
+
+preset! {
     /// Square: `x-square-hmacsha256-signature: <base64>`, HMAC-SHA256 of the notification URL
     /// then the body, with the subscription's signature key. Give the layer the URL exactly as
     /// registered ([`public_url`](crate::VerifySignatureLayer::public_url)). Event `type`, id

@@ -17,7 +17,7 @@ use crate::reject::OnReject;
 use crate::replay::ReplayProtection;
 use crate::scheme::{
     Part, PartValues, Scheme, SignedHeaders, Timestamp, Tolerance, body_hash_matches, part_bytes,
-    signed_url_variants, sorted_form,
+    signed_url_variants, sorted_forms,
 };
 use crate::secret::Secrets;
 use crate::verified::{Claims, Verified};
@@ -385,17 +385,22 @@ impl Check {
                 // A URL with `bodySHA256` signs the body through that hash, and nothing follows
                 // the URL; any other request signs its body's fields, read as a form whatever
                 // its `Content-Type` says (which nobody signs), as Twilio's SDKs do.
-                let form = match body_hash_matches(&url, body) {
-                    Some(true) => Vec::new(),
+                let forms = match body_hash_matches(&url, body) {
+                    Some(true) => vec![Vec::new()],
                     Some(false) => return Ok(None),
-                    None => {
-                        sorted_form(body).map_err(|reason| VerifyError::MalformedBody { reason })?
-                    }
+                    None => sorted_forms(body)
+                        .map_err(|reason| VerifyError::MalformedBody { reason })?,
                 };
-                Ok(candidates.iter().find_map(|(before, after)| {
+                let signed = forms.iter().flat_map(|form| {
+                    candidates
+                        .iter()
+                        .map(move |(before, after)| (before, form, after))
+                });
+                let mut signed = signed;
+                Ok(signed.find_map(|(before, form, after)| {
                     let mut verifier = config.keyring.verifier(signatures.clone())?;
                     verifier.update(before);
-                    verifier.update(&form);
+                    verifier.update(form);
                     verifier.update(after);
                     verifier.finish()
                 }))

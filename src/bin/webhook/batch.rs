@@ -10,7 +10,8 @@ use tokio::task::JoinSet;
 
 use crate::Failure;
 use crate::input::{SchemeName, json_payload};
-use crate::send::{Outcome, Target, Tuning, deliver, describe_attempt, http_client};
+use crate::send::{Outcome, Target, Transport, Tuning, deliver, describe_attempt};
+use crate::tls::TlsArgs;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BatchArgs {
@@ -28,6 +29,8 @@ pub(crate) struct BatchArgs {
     secret: Option<String>,
     #[command(flatten)]
     tuning: Tuning,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// One entry of the batch file.
@@ -52,24 +55,41 @@ pub(crate) async fn run(args: BatchArgs) -> Result<(), Failure> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
-    let client = http_client();
+    // indicatif draws nothing when stderr is not a terminal: there, plain lines say how the
+    // run goes instead.
+    let plain = progress.is_hidden();
+
+    let transport = Transport::new(&args.tls, targets.iter().map(|target| &target.url))?;
     let permits = Arc::new(Semaphore::new(args.concurrency as usize));
     let mut running = JoinSet::new();
     for (index, target) in targets.into_iter().enumerate() {
-        let (client, permits, progress) = (client.clone(), Arc::clone(&permits), progress.clone());
+        let (transport, permits, progress) =
+            (transport.clone(), Arc::clone(&permits), progress.clone());
         let url = target.url.to_string();
         running.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let attempts_progress = progress.clone();
             let label = format!("#{} {url}", index + 1);
-            let outcome = deliver(client, target, args.tuning, move |attempt| {
-                if attempt.retry_in.is_some() {
-                    attempts_progress
-                        .set_message(format!("{label}: {}", describe_attempt(attempt)));
+            let attempts_label = label.clone();
+            let outcome = deliver(transport, target, args.tuning, move |attempt| {
+                if attempt.retry_in.is_none() {
+                    return;
+                }
+                let line = format!("{attempts_label}: {}", describe_attempt(attempt));
+                if plain {
+                    eprintln!("{line}");
+                } else {
+                    attempts_progress.set_message(line);
                 }
             })
             .await;
             progress.inc(1);
+            if plain {
+                match &outcome.problem {
+                    None => eprintln!("{label}: delivered"),
+                    Some(problem) => eprintln!("{label}: FAILED: {problem}"),
+                }
+            }
             (index, url, outcome)
         });
     }

@@ -113,23 +113,21 @@ pub(crate) fn url_for_body(
     out
 }
 
-/// An http:// URL with a host, or a message that says what is wrong with it.
+/// An http:// or https:// URL with a host, or a message that says what is wrong with it.
 pub(crate) fn parse_url(text: &str) -> Result<Uri, String> {
     let uri: Uri = text
         .parse()
         .map_err(|error| format!("`{text}` is not a valid URL: {error}"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
+        Some("http" | "https") => {}
+        Some(other) => {
             return Err(format!(
-                "`{text}`: https:// is not supported; this build sends over plain http:// only \
-                 (use `webhook sign` with curl for https)"
+                "`{text}`: `{other}://` is neither http:// nor https://"
             ));
         }
-        Some(other) => return Err(format!("`{text}`: `{other}://` is not http://")),
         None => {
             return Err(format!(
-                "`{text}` is not a URL: it needs `http://` and a host"
+                "`{text}` is not a URL: it needs `http://` or `https://` and a host"
             ));
         }
     }

@@ -1,4 +1,4 @@
-//! `webhook`: send signed webhooks from the command line (plain http:// only).
+//! `webhook`: send signed webhooks from the command line, over http:// or https://.
 //!
 //! Install with `cargo install tower-webhook --features cli`.
 
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod batch;
 mod input;
 mod send;
+mod tls;
 
 use input::SchemeName;
 
@@ -31,9 +32,11 @@ const LONG_ABOUT: &str = "Send signed webhooks: one, or a batch with a progress 
 Signs with the same scheme definitions as tower-webhook's VerifySignatureLayer, so a receiver
 built with it accepts what this sends. --scheme takes the name of any of the crate's presets
 (github, stripe, slack, standard-webhooks, svix, shopify, twilio, square, hubspot, paddle,
-twitch, gitlab, …: `--help` of a subcommand lists them all). This build sends over plain
-http:// only: it has no TLS. To reach an https:// endpoint, use `webhook sign` and curl, or a
-local TLS-terminating proxy.
+twitch, gitlab, …: `--help` of a subcommand lists them all).
+
+https:// endpoints are reached with rustls, trusting the system's root certificates and those
+given with --cacert (a PEM file, for a private CA). A certificate that is not accepted fails
+the delivery at once, naming the host and the reason: no retry would change it.
 
 Twilio, Square and HubSpot sign the URL a webhook is sent to: `send` and `batch` sign the URL
 they send to, `sign` the one given with --url, so give the URL the receiver knows itself by.
@@ -59,7 +62,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Sign and send one webhook (POST, JSON unless --content-type says otherwise) to an
-    /// http:// URL.
+    /// http:// or https:// URL.
     Send(send::SendArgs),
     /// Send every delivery listed in a JSON file, several at a time.
     ///

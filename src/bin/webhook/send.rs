@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_webhook::deliver::{Attempt, DeliverLayer, DeliveryPolicy, DeliveryReport};
@@ -17,17 +16,36 @@ use tower_webhook::sign::{DeliveryId, EventType, SignRequestLayer};
 
 use crate::Failure;
 use crate::input::{SchemeName, parse_url, payload, read_payload_file, url_for_body};
+use crate::tls::{Connector, TlsArgs};
 
-pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<Connector, Full<Bytes>>;
 
-pub(crate) fn http_client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+/// The client every delivery of a run shares, for http:// and https://.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    client: HttpClient,
+    connector: Connector,
+}
+
+impl Transport {
+    /// A client for `urls`: the system's roots are read only when one of them is https://.
+    pub(crate) fn new<'a>(
+        tls: &TlsArgs,
+        urls: impl IntoIterator<Item = &'a Uri>,
+    ) -> Result<Self, Failure> {
+        let https = urls
+            .into_iter()
+            .find(|url| url.scheme() == Some(&http::uri::Scheme::HTTPS));
+        let connector = Connector::new(tls, https)?;
+        let client = Client::builder(TokioExecutor::new()).build(connector.clone());
+        Ok(Self { client, connector })
+    }
 }
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SendArgs {
-    /// Where to send it: an http:// URL. Schemes that sign the URL (twilio, square, hubspot)
-    /// sign this one, so give the URL the receiver knows itself by.
+    /// Where to send it: an http:// or https:// URL. Schemes that sign the URL (twilio,
+    /// square, hubspot) sign this one, so give the URL the receiver knows itself by.
     url: String,
     /// The signature scheme: any preset's name.
     #[arg(long, value_parser = SchemeName::value_parser())]
@@ -55,12 +73,15 @@ pub(crate) struct SendArgs {
     id: Option<String>,
     #[command(flatten)]
     tuning: Tuning,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// How hard to try.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub(crate) struct Tuning {
-    /// Retries after the first attempt, on connection errors, timeouts, 408, 429 and 5xx.
+    /// Retries after the first attempt, on connection errors, timeouts, 408, 429 and 5xx
+    /// (never on a certificate that is not accepted).
     #[arg(long, default_value_t = 3)]
     pub(crate) retries: u32,
     /// Seconds one attempt may take.
@@ -139,19 +160,26 @@ impl Outcome {
 }
 
 pub(crate) async fn deliver(
-    client: HttpClient,
+    transport: Transport,
     target: Target,
     tuning: Tuning,
     on_attempt: impl Fn(&Attempt) + Send + Sync + 'static,
 ) -> Outcome {
+    let timeout = Duration::from_secs_f64(tuning.timeout);
+    if let Err(problem) = transport.connector.check(&target.url, timeout).await {
+        return Outcome {
+            report: None,
+            problem: Some(problem),
+        };
+    }
     let policy = DeliveryPolicy::new()
         .max_attempts(target.retries.saturating_add(1))
         .base_delay(Duration::from_millis(tuning.backoff_ms))
         .on_attempt(on_attempt);
     let service = ServiceBuilder::new()
-        .layer(DeliverLayer::new(policy).attempt_timeout(Duration::from_secs_f64(tuning.timeout)))
+        .layer(DeliverLayer::new(policy).attempt_timeout(timeout))
         .layer(target.signer)
-        .service(client);
+        .service(transport.client);
 
     let mut request = Request::post(target.url).body(Full::new(target.payload));
     if let Ok(request) = &mut request {
@@ -253,8 +281,9 @@ pub(crate) async fn run(args: SendArgs) -> Result<(), Failure> {
     target.id = args.id;
     target.retries = args.tuning.retries;
     let url = target.url.clone();
+    let transport = Transport::new(&args.tls, [&url])?;
 
-    let outcome = deliver(http_client(), target, args.tuning, |attempt| {
+    let outcome = deliver(transport, target, args.tuning, |attempt| {
         if attempt.retry_in.is_some() {
             eprintln!("{}", describe_attempt(attempt));
         }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod batch;
+mod examples;
 mod input;
 mod send;
 mod tls;
@@ -77,6 +78,10 @@ enum Command {
     /// `curl -H @headers.txt --data-binary @payload.json URL` (for twilio, square and hubspot,
     /// the URL given with --url).
     Sign(SignArgs),
+    /// Write sample files into a directory: a batch file (batch.json) for local receivers
+    /// of several schemes, an events file (events.jsonl) and a README.txt with the commands
+    /// to try them with `webhook listen` and `webhook batch`.
+    Examples(examples::ExamplesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +158,7 @@ fn main() -> ExitCode {
         Command::Batch(args) => runtime().and_then(|rt| rt.block_on(batch::run(args))),
         Command::Secret(SecretCommand::New { scheme }) => new_secret(scheme),
         Command::Sign(args) => sign(args),
+        Command::Examples(args) => examples::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -154,7 +154,10 @@ async fn bad_input_is_refused_before_sending() {
             &["send", "http://127.0.0.1:9/", "--payload", "{nope"],
             "not valid JSON",
         ),
-        (&["send", "https://example.com/", "--payload", "{}"], "only"),
+        (
+            &["send", "ftp://example.com/", "--payload", "{}"],
+            "is neither http:// nor https://",
+        ),
         (&["send", "not a url", "--payload", "{}"], "not a valid URL"),
         (&["send", "/relative", "--payload", "{}"], "needs `http://`"),
         (

@@ -46,6 +46,7 @@ pub struct DeliveryPolicy {
 }
 
 type OnAttempt = dyn Fn(&Attempt) + Send + Sync;
+type IsPermanent = dyn Fn(&(dyn std::error::Error + 'static)) -> bool + Send + Sync;
 
 #[derive(Clone)]
 struct PolicyConfig {
@@ -53,6 +54,7 @@ struct PolicyConfig {
     base_delay: Duration,
     max_delay: Duration,
     on_attempt: Option<Arc<OnAttempt>>,
+    permanent: Option<Arc<IsPermanent>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +81,7 @@ impl DeliveryPolicy {
                 base_delay: Duration::from_millis(500),
                 max_delay: Duration::from_secs(30),
                 on_attempt: None,
+                permanent: None,
                 clock: Arc::new(SystemClock),
             }),
             attempts: 0,
@@ -109,6 +112,24 @@ impl DeliveryPolicy {
     /// Called after every attempt, for logs, metrics or a delivery log.
     pub fn on_attempt(mut self, on_attempt: impl Fn(&Attempt) + Send + Sync + 'static) -> Self {
         self.config_mut().on_attempt = Some(Arc::new(on_attempt));
+        self
+    }
+
+    /// Errors that another attempt cannot cure, such as a TLS certificate the client does not
+    /// trust: the policy stops at the first one. `is_permanent` sees each error of the chain
+    /// in turn (and the error an `io::Error` wraps); signing failures are always permanent.
+    ///
+    /// ```
+    /// use tower_webhook::deliver::DeliveryPolicy;
+    ///
+    /// let policy = DeliveryPolicy::new()
+    ///     .permanent_error(|error| error.to_string().contains("certificate"));
+    /// ```
+    pub fn permanent_error(
+        mut self,
+        is_permanent: impl Fn(&(dyn std::error::Error + 'static)) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.config_mut().permanent = Some(Arc::new(is_permanent));
         self
     }
 
@@ -156,14 +177,22 @@ fn is_retryable_status(status: StatusCode) -> bool {
         || status.is_server_error()
 }
 
-/// Every error is worth another attempt except our own signing failures, which are local.
-fn is_retryable_error(error: &BoxError) -> bool {
+/// Every error is worth another attempt except our own signing failures, which are local, and
+/// those the caller calls permanent.
+fn is_retryable_error(error: &BoxError, permanent: Option<&IsPermanent>) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&**error);
     while let Some(error) = source {
-        if error.is::<SignRequestError>() {
+        if error.is::<SignRequestError>() || permanent.is_some_and(|is| is(error)) {
             return false;
         }
-        source = error.source();
+        // `io::Error::source` skips the error it wraps; look inside it as well.
+        source = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     true
 }
@@ -192,7 +221,7 @@ where
             Err(error) => (
                 None,
                 Some(error_chain(&**error)),
-                is_retryable_error(error),
+                is_retryable_error(error, self.config.permanent.as_deref()),
                 None,
             ),
         };
@@ -266,9 +295,9 @@ mod tests {
     #[test]
     fn signing_failures_are_not_retried_even_when_wrapped() {
         let local: BoxError = SignRequestError::BodyTooLarge { limit: 1 }.into();
-        assert!(!is_retryable_error(&local));
+        assert!(!is_retryable_error(&local, None));
         let remote: BoxError = "connection reset".into();
-        assert!(is_retryable_error(&remote));
+        assert!(is_retryable_error(&remote, None));
     }
 
     #[test]
@@ -283,5 +312,18 @@ mod tests {
         assert_eq!(policy.next_delay(false, None), None);
         policy.attempts = 5;
         assert_eq!(policy.next_delay(true, None), None);
+    }
+
+    #[test]
+    fn errors_the_caller_calls_permanent_stop_the_retries_even_inside_io_errors() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("certificate not trusted")]
+        struct Untrusted;
+        let permanent = |error: &(dyn std::error::Error + 'static)| error.is::<Untrusted>();
+        let wrapped: BoxError = Box::new(std::io::Error::other(Untrusted));
+        assert!(is_retryable_error(&wrapped, None));
+        assert!(!is_retryable_error(&wrapped, Some(&permanent)));
+        let other: BoxError = Box::new(std::io::Error::other("connection reset"));
+        assert!(is_retryable_error(&other, Some(&permanent)));
     }
 }

@@ -175,6 +175,9 @@ pub(crate) async fn deliver(
     let policy = DeliveryPolicy::new()
         .max_attempts(target.retries.saturating_add(1))
         .base_delay(Duration::from_millis(tuning.backoff_ms))
+        // A certificate refused on a later connection (after a 503, say) is no more trusted
+        // on the next attempt.
+        .permanent_error(|error| crate::tls::certificate_problem(error, None).is_some())
         .on_attempt(on_attempt);
     let service = ServiceBuilder::new()
         .layer(DeliverLayer::new(policy).attempt_timeout(timeout))

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod batch;
 mod examples;
 mod input;
+mod listen;
 mod send;
 mod tls;
 
@@ -78,6 +79,9 @@ enum Command {
     /// `curl -H @headers.txt --data-binary @payload.json URL` (for twilio, square and hubspot,
     /// the URL given with --url).
     Sign(SignArgs),
+    /// Receive webhooks locally: verify each, say why a refused one was refused, forward
+    /// verified ones to your app, and watch them on a live page.
+    Listen(listen::Args),
     /// Write sample files into a directory: a batch file (batch.json) for local receivers
     /// of several schemes, an events file (events.jsonl) and a README.txt with the commands
     /// to try them with `webhook listen` and `webhook batch`.
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
         Command::Batch(args) => runtime().and_then(|rt| rt.block_on(batch::run(args))),
         Command::Secret(SecretCommand::New { scheme }) => new_secret(scheme),
         Command::Sign(args) => sign(args),
+        Command::Listen(args) => runtime().and_then(|rt| rt.block_on(listen::run(args))),
         Command::Examples(args) => examples::run(args),
     };
     match result {

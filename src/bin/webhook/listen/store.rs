@@ -1,0 +1,177 @@
+//! The last deliveries, in memory, and the live feed of each one as it arrives or changes.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// How a forwarded delivery went at the app.
+#[derive(Debug, Clone)]
+pub(crate) enum AppAnswer {
+    /// The app answered with this status.
+    Status(u16),
+    /// The app could not be reached, or did not answer in time.
+    Failed(String),
+}
+
+/// One delivery as shown: what arrived, the verdict, and what the app answered.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub(crate) seq: u64,
+    pub(crate) time: String,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    /// The headers as they arrived, kept for forwarding again.
+    pub(crate) headers: HeaderMap,
+    /// The exact bytes, kept for forwarding again.
+    pub(crate) body: Bytes,
+    /// The headers as shown, with secrets hidden.
+    pub(crate) shown_headers: Vec<(String, String)>,
+    /// The body as shown: pretty when it is JSON, with secrets hidden.
+    pub(crate) shown_body: String,
+    pub(crate) body_is_json: bool,
+    pub(crate) accepted: bool,
+    /// The layer's reason, when refused.
+    pub(crate) reason: Option<String>,
+    /// The status the sender was answered with.
+    pub(crate) status: u16,
+    pub(crate) event_type: Option<String>,
+    pub(crate) delivery_id: Option<String>,
+    /// The key that verified it, from 0.
+    pub(crate) key: Option<usize>,
+    pub(crate) diagnosis: Vec<String>,
+    pub(crate) app: Option<AppAnswer>,
+}
+
+impl Delivery {
+    /// The delivery as `/deliveries`, `/events` and `--print-json` give it.
+    pub(crate) fn to_json(&self) -> Value {
+        let (app_status, app_error) = match &self.app {
+            Some(AppAnswer::Status(status)) => (Some(*status), None),
+            Some(AppAnswer::Failed(error)) => (None, Some(error.as_str())),
+            None => (None, None),
+        };
+        json!({
+            "seq": self.seq,
+            "time": self.time,
+            "method": self.method.as_str(),
+            "path": self.uri.path_and_query().map_or("/", |path| path.as_str()),
+            "verdict": if self.accepted { "accepted" } else { "refused" },
+            "reason": self.reason,
+            "status": self.status,
+            "event_type": self.event_type,
+            "delivery_id": self.delivery_id,
+            "size": self.body.len(),
+            "key": self.key.map(|index| index + 1),
+            "headers": self.shown_headers,
+            "body": self.shown_body,
+            "body_is_json": self.body_is_json,
+            "diagnosis": self.diagnosis,
+            "app_status": app_status,
+            "app_error": app_error,
+        })
+    }
+}
+
+/// The newest deliveries, at most `capacity` of them, and a feed of their JSON.
+pub(crate) struct Store {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    feed: broadcast::Sender<Arc<str>>,
+}
+
+struct Inner {
+    last_seq: u64,
+    /// Oldest first.
+    deliveries: VecDeque<Delivery>,
+}
+
+impl Store {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                last_seq: 0,
+                deliveries: VecDeque::new(),
+            }),
+            capacity: capacity.max(1),
+            feed: broadcast::channel(256).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere leaves the list whole: keep serving it.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next delivery's number, from 1.
+    pub(crate) fn next_seq(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.last_seq += 1;
+        inner.last_seq
+    }
+
+    /// Keeps a delivery, dropping the oldest beyond the capacity, and announces it.
+    pub(crate) fn add(&self, delivery: Delivery) -> Value {
+        let json = delivery.to_json();
+        {
+            let mut inner = self.lock();
+            // Numbers are taken before verdicts, which can finish out of order.
+            let at = inner
+                .deliveries
+                .iter()
+                .rposition(|kept| kept.seq < delivery.seq)
+                .map_or(0, |at| at + 1);
+            inner.deliveries.insert(at, delivery);
+            while inner.deliveries.len() > self.capacity {
+                inner.deliveries.pop_front();
+            }
+        }
+        self.announce(&json);
+        json
+    }
+
+    /// A copy of the delivery numbered `seq`, if it is still kept.
+    pub(crate) fn get(&self, seq: u64) -> Option<Delivery> {
+        let inner = self.lock();
+        inner.deliveries.iter().find(|d| d.seq == seq).cloned()
+    }
+
+    /// Records the app's latest answer to a delivery and announces the change.
+    pub(crate) fn set_app(&self, seq: u64, answer: AppAnswer) -> Option<Value> {
+        let json = {
+            let mut inner = self.lock();
+            let delivery = inner.deliveries.iter_mut().find(|d| d.seq == seq)?;
+            delivery.app = Some(answer);
+            delivery.to_json()
+        };
+        self.announce(&json);
+        Some(json)
+    }
+
+    /// Every delivery kept, newest first.
+    pub(crate) fn list(&self) -> Value {
+        let inner = self.lock();
+        Value::Array(
+            inner
+                .deliveries
+                .iter()
+                .rev()
+                .map(Delivery::to_json)
+                .collect(),
+        )
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.feed.subscribe()
+    }
+
+    fn announce(&self, json: &Value) {
+        // No page open is no error.
+        let _ = self.feed.send(Arc::from(json.to_string()));
+    }
+}

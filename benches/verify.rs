@@ -1,10 +1,11 @@
 //! How close verification comes to the cost of the bare cryptography.
 //!
 //! `cargo bench --bench verify` runs criterion groups for the floor (raw HMAC-SHA256, key setup
-//! included), the layer end to end for every HMAC scheme, rotation, a forged request and the two
-//! asymmetric schemes, then measures each ratio again with interleaved batches (so both sides of
-//! a ratio see the same load from the rest of the machine) and prints one `ratio …` line per
-//! case, after the shape floor (`ShapeFloor`), which gets no `ratio` line:
+//! included), the layer end to end for every HMAC-SHA256 scheme, rotation, a forged request, the
+//! asymmetric schemes, HMAC-SHA1 and HMAC-SHA512 presets and Twilio's form, then measures each
+//! ratio again with interleaved batches (so both sides of a ratio see the same load from the rest
+//! of the machine) and prints one `ratio …` line per case, after the shape floor (`ShapeFloor`),
+//! which gets no `ratio` line:
 //!
 //! - `ratio <scheme>/<size>`: the layer ÷ raw HMAC-SHA256 of the body;
 //! - `ratio rotation-<k>`: the layer with k secrets (signed by the last) ÷ with one, at 64 KiB;
@@ -12,14 +13,24 @@
 //! - `ratio ed25519/64k`: the layer verifying a 64 KiB Standard Webhooks `v1a` delivery (Ed25519,
 //!   streamed) ÷ one `ed25519_dalek::VerifyingKey::verify` of the same signed message in one piece;
 //! - `ratio ecdsa/64k`: the layer verifying a 64 KiB SendGrid delivery (ECDSA P-256) ÷ one p256
-//!   `VerifyingKey::verify` of the same signed message in one piece.
+//!   `VerifyingKey::verify` of the same signed message in one piece;
+//! - `ratio discord/64k`: the same as `ed25519/64k` for a Discord delivery (`{ts}{body}`);
+//! - `ratio github-sha1/<size>`, `ratio paystack/<size>` (1 KiB, 64 KiB, 1 MiB): the other HMAC
+//!   families through a preset that signs the body alone ÷ raw HMAC-SHA1 or HMAC-SHA512 of the
+//!   body, key setup included;
+//! - `ratio twilio/1k`, `ratio twilio/64k`: the layer verifying a Twilio form of many fields
+//!   (read whole, decoded, sorted, the URL tried in each spelling) ÷ raw HMAC-SHA1 of the URL
+//!   and the sorted fields, which the bench writes itself; a `twilio-direct` line (no target)
+//!   gives the same for a direct canonicalisation (`TwilioDirect`).
 //!
 //! Environment: `VERIFY_RATIOS_ONLY=1` skips the criterion groups; `VERIFY_RATIO_FILTER=<text>`
-//! measures only the ratios whose name contains it; `VERIFY_RATIO_BUDGET_MS` (default 400) is
-//! each ratio's time budget; `VERIFY_RATIO_MIN=1` compares the fastest batches instead of the
-//! medians. Run without `--bench` (as `cargo test --benches` does) it only checks, once, that
-//! every case is answered as expected, including that the asymmetric deliveries verify both
-//! through the layer and with the reference crates, and that tampered ones are refused.
+//! measures only the ratios whose name contains it (or any of several, comma-separated);
+//! `VERIFY_RATIO_BUDGET_MS` (default 400) is each ratio's time budget; `VERIFY_RATIO_MIN=1`
+//! compares the fastest batches instead of the medians. Run without `--bench` (as `cargo test
+//! --benches` does) it only checks, once, that every case is answered as expected, including
+//! that the asymmetric deliveries verify both through the layer and with the reference crates,
+//! that each raw HMAC is the tag the request carries (Twilio's computed from fields the bench
+//! sorts itself), and that tampered deliveries are refused.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -36,12 +47,13 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
-use sha2::Sha256;
+use sha1::Sha1;
+use sha2::{Sha256, Sha512};
 use tower::Service;
-use tower_webhook::crypto::PublicKey;
+use tower_webhook::crypto::{Algorithm, Encoding, PublicKey};
 use tower_webhook::scheme::{
-    Discord, Generic, GitHub, Message, Part, Scheme, SendGrid, Shopify, Slack, StandardWebhooks,
-    Stripe,
+    self, Discord, Generic, GitHub, Message, Part, Scheme, SendGrid, Shopify, Slack,
+    StandardWebhooks, Stripe, Twilio,
 };
 use tower_webhook::{
     Clock, Secret, Secrets, SystemClock, VerifiedBody, VerifySignature, VerifySignatureLayer,
@@ -249,8 +261,8 @@ const ASYMMETRIC_SIZE: usize = 64 * 1024;
 const ED25519_SEED: [u8; 32] = [0x5e; 32];
 const P256_SCALAR: [u8; 32] = [0x11; 32];
 
-/// The asymmetric schemes the bench signs and verifies; the `ratio ed25519/64k` line uses the
-/// first, `ratio ecdsa/64k` the last.
+/// The asymmetric schemes the bench signs and verifies, each with a `ratio` line (see
+/// `ASYMMETRIC_RATIOS`).
 const ASYMMETRIC: [&str; 3] = ["standard-webhooks-v1a", "discord", "sendgrid"];
 
 /// An asymmetric delivery through the layer, and the same delivery checked in one call by the
@@ -396,6 +408,182 @@ fn asymmetric(kind: &str, size: usize) -> Asymmetric {
     }
 }
 
+/// The HMAC families besides SHA-256, each through a preset that signs the body alone; their
+/// `ratio` lines divide by the raw HMAC of the same algorithm.
+const FAMILIES: [(&str, Algorithm); 2] = [
+    ("github-sha1", Algorithm::HmacSha1),
+    ("paystack", Algorithm::HmacSha512),
+];
+
+const FAMILY_SIZES: [(&str, usize); 3] = [("1k", 1024), ("64k", 64 * 1024), ("1m", 1024 * 1024)];
+
+/// A valid request for the preset `name`, one secret configured.
+fn family_case(name: &str, size: usize) -> Case {
+    case_for(scheme::preset(name).expect("a preset"), 1, size)
+}
+
+/// The HMAC of `message` with `algorithm` (key setup included, as the floor's), written to
+/// `out`; its length.
+fn raw_mac(algorithm: Algorithm, key: &[u8], message: &[u8], out: &mut [u8; 64]) -> usize {
+    fn finish<M: Mac + KeyInit>(key: &[u8], message: &[u8], out: &mut [u8]) -> usize {
+        let mut mac = <M as KeyInit>::new_from_slice(key).expect("any key length");
+        mac.update(message);
+        let tag = mac.finalize().into_bytes();
+        out[..tag.len()].copy_from_slice(&tag);
+        tag.len()
+    }
+    match algorithm {
+        Algorithm::HmacSha1 => finish::<Hmac<Sha1>>(key, message, out),
+        Algorithm::HmacSha256 => finish::<Hmac<Sha256>>(key, message, out),
+        Algorithm::HmacSha512 => finish::<Hmac<Sha512>>(key, message, out),
+        other => unreachable!("{other} is not an HMAC"),
+    }
+}
+
+/// Raw HMAC of fixed bytes with any of the three hashes: the denominator of the families' and
+/// Twilio's ratios.
+struct RawMac {
+    algorithm: Algorithm,
+    key: Vec<u8>,
+    message: Vec<u8>,
+}
+
+impl RawMac {
+    fn tag(&self) -> Vec<u8> {
+        let mut out = [0; 64];
+        let len = raw_mac(self.algorithm, &self.key, &self.message, &mut out);
+        out[..len].to_vec()
+    }
+}
+
+impl Timed for RawMac {
+    fn batch(&mut self, n: usize) -> f64 {
+        let mut out = [0; 64];
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(raw_mac(
+                self.algorithm,
+                black_box(&self.key),
+                black_box(&self.message),
+                &mut out,
+            ));
+            black_box(&out);
+        }
+        start.elapsed().as_secs_f64() / n as f64
+    }
+}
+
+const TWILIO_URL: &str = "https://example.com/hooks/twilio";
+const TWILIO_TOKEN: &str = "bench-twilio-auth-token";
+const TWILIO_SIZES: [(&str, usize); 2] = [("1k", 1024), ("64k", 64 * 1024)];
+
+/// A URL-encoded form of exactly `size` bytes, as Twilio posts them: many fields in no order,
+/// spaces as `+`, some characters escaped; and what Twilio signs after the URL, written here
+/// from the fields themselves: names sorted, each followed by its value.
+/// <https://www.twilio.com/docs/usage/webhooks/webhooks-security>
+fn twilio_form(size: usize) -> (Bytes, Vec<u8>) {
+    let encode = |text: &str| {
+        let mut encoded = String::new();
+        for c in text.chars() {
+            match c {
+                ' ' => encoded.push('+'),
+                '!' | '+' | '(' | ')' | '&' | '=' => encoded.push_str(&format!("%{:02X}", c as u8)),
+                c => encoded.push(c),
+            }
+        }
+        encoded
+    };
+    let mut fields = Vec::new();
+    let mut body = String::new();
+    for n in 0u32.. {
+        // Distinct names in a scrambled order (10007 is prime).
+        let name = format!("Field{:05}", n * 7919 % 10007);
+        let value = format!("Hello world! Message {n} from +15005550006 (sent)");
+        let piece = format!("&{name}={}", encode(&value));
+        // Room left for the last field, `&Padding=` and at least one byte of value.
+        if body.len() + piece.len() + 10 > size {
+            break;
+        }
+        body.push_str(&piece[usize::from(body.is_empty())..]);
+        fields.push((name, value));
+    }
+    let padding = "x".repeat(size - body.len() - "&Padding=".len());
+    body.push_str("&Padding=");
+    body.push_str(&padding);
+    fields.push(("Padding".to_owned(), padding));
+    fields.sort();
+    let mut signed = Vec::new();
+    for (name, value) in &fields {
+        signed.extend_from_slice(name.as_bytes());
+        signed.extend_from_slice(value.as_bytes());
+    }
+    assert_eq!(body.len(), size);
+    (Bytes::from(body), signed)
+}
+
+/// A Twilio form delivery of `size` bytes through a layer told the public URL, and the raw
+/// HMAC-SHA1 of the URL and the sorted fields under the same token.
+fn twilio(size: usize) -> (Case, RawMac) {
+    let (body, fields) = twilio_form(size);
+    let token = Secret::new(TWILIO_TOKEN);
+    let mut headers = Twilio
+        .sign(&token, &Message::new(&body).url(TWILIO_URL))
+        .expect("bench message signs");
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(size));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let layer = VerifySignatureLayer::new(Twilio, TWILIO_TOKEN)
+        .and_then(|layer| layer.public_url(TWILIO_URL))
+        .expect("a valid layer");
+    let case = Case {
+        service: tower::Layer::layer(&layer, NoOp::new()),
+        headers,
+        body,
+    };
+    let raw = RawMac {
+        algorithm: Algorithm::HmacSha1,
+        key: TWILIO_TOKEN.as_bytes().to_vec(),
+        message: [TWILIO_URL.as_bytes(), &fields].concat(),
+    };
+    (case, raw)
+}
+
+/// A reference point for Twilio's ratios, as `ShapeFloor` is for GitHub's: the canonical form
+/// computed the direct way, in the timing (`form_urlencoded::parse` into a list, sorted, equal
+/// pairs once), then HMAC-SHA1 of the URL and the fields. It reads invalid UTF-8 lossily and
+/// checks no URL spellings, so it does less than the layer must.
+struct TwilioDirect {
+    body: Bytes,
+}
+
+impl TwilioDirect {
+    fn tag(&self) -> [u8; 20] {
+        let mut fields: Vec<_> = form_urlencoded::parse(&self.body).collect();
+        fields.sort_unstable();
+        fields.dedup();
+        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(TWILIO_TOKEN.as_bytes())
+            .expect("any key length");
+        mac.update(TWILIO_URL.as_bytes());
+        for (name, value) in &fields {
+            mac.update(name.as_bytes());
+            mac.update(value.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl Timed for TwilioDirect {
+    fn batch(&mut self, n: usize) -> f64 {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(black_box(&*self).tag());
+        }
+        start.elapsed().as_secs_f64() / n as f64
+    }
+}
+
 /// A GitHub request whose signature header is not hex: refused before the body is read.
 fn forged(size: usize) -> Case {
     let mut case = case("github", 1, size);
@@ -444,6 +632,7 @@ fn criterion_groups(c: &mut Criterion) {
             "ed25519/64k",
             asymmetric("standard-webhooks-v1a", ASYMMETRIC_SIZE).case,
         ),
+        ("discord/64k", asymmetric("discord", ASYMMETRIC_SIZE).case),
         ("ecdsa/64k", asymmetric("sendgrid", ASYMMETRIC_SIZE).case),
     ];
     for (label, case) in &mut cases {
@@ -453,14 +642,47 @@ fn criterion_groups(c: &mut Criterion) {
 
     // The asymmetric cases' denominators: the reference crates' one-shot verification.
     let mut group = c.benchmark_group("one-shot");
-    for (label, kind) in [
-        ("ed25519/64k", "standard-webhooks-v1a"),
-        ("ecdsa/64k", "sendgrid"),
-    ] {
+    for (label, kind) in ASYMMETRIC_RATIOS {
         let one_shot = asymmetric(kind, ASYMMETRIC_SIZE).one_shot;
         group.bench_function(label, |b| b.iter(|| one_shot.verify()));
     }
     group.finish();
+
+    // The other HMAC families and Twilio's form: the layer, then the raw HMAC it is divided by.
+    let mut group = c.benchmark_group("families");
+    for (name, algorithm) in FAMILIES {
+        for (label, size) in FAMILY_SIZES {
+            group.throughput(Throughput::Bytes(size as u64));
+            let mut case = family_case(name, size);
+            group.bench_function(format!("{name}/{label}"), |b| case.bench(b));
+            let raw = family_raw(name, algorithm, size);
+            group.bench_function(format!("{name}-raw/{label}"), |b| b.iter(|| raw.tag()));
+        }
+    }
+    for (label, size) in TWILIO_SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let (mut case, raw) = twilio(size);
+        group.bench_function(format!("twilio/{label}"), |b| case.bench(b));
+        group.bench_function(format!("twilio-raw/{label}"), |b| b.iter(|| raw.tag()));
+    }
+    group.finish();
+}
+
+/// The asymmetric ratios: each line's name and the delivery it measures.
+const ASYMMETRIC_RATIOS: [(&str, &str); 3] = [
+    ("ed25519/64k", "standard-webhooks-v1a"),
+    ("discord/64k", "discord"),
+    ("ecdsa/64k", "sendgrid"),
+];
+
+/// The raw HMAC a family's ratio divides by: its algorithm over the body, with the secret the
+/// layer is given.
+fn family_raw(name: &str, algorithm: Algorithm, size: usize) -> RawMac {
+    RawMac {
+        algorithm,
+        key: secret_for(name, 0).into_bytes(),
+        message: body(size).to_vec(),
+    }
 }
 
 /// Something timed per operation, in batches.
@@ -616,20 +838,23 @@ fn ratios(budget: Duration) {
     let mut lines = Vec::new();
     let mut floors = Vec::new();
     let mut detail = Vec::new();
-    // `VERIFY_RATIO_FILTER=github/256` measures only the ratios whose name contains it.
+    // `VERIFY_RATIO_FILTER=github/256` measures only the ratios whose name contains it;
+    // `twilio,paystack` those whose name contains either.
     let filter = std::env::var("VERIFY_RATIO_FILTER").unwrap_or_default();
-    let wanted = |name: &str| name.contains(filter.as_str());
+    let wanted = |name: &str| filter.split(',').any(|part| name.contains(part));
     let mut record = |name: String, (r, a, b): (f64, f64, f64)| {
         detail.push(format!(
             "{name:<28} {:>12.3} µs ÷ {:>12.3} µs",
             a * 1e6,
             b * 1e6
         ));
-        // The shape's floor is a reference point, not one of issue 5's cases: it gets no
-        // `ratio` line.
-        match name.strip_prefix("shape-floor/") {
-            Some(size) => floors.push(format!("shape-floor {size} {r:.3}")),
-            None => lines.push(format!("ratio {name} {r:.3}")),
+        // The floors are reference points, not cases with targets: they get no `ratio` line.
+        if let Some(size) = name.strip_prefix("shape-floor/") {
+            floors.push(format!("shape-floor {size} {r:.3}"));
+        } else if let Some(size) = name.strip_prefix("twilio-direct/") {
+            floors.push(format!("twilio-direct {size} {r:.3}"));
+        } else {
+            lines.push(format!("ratio {name} {r:.3}"));
         }
     };
     for name in SCHEMES {
@@ -676,10 +901,7 @@ fn ratios(budget: Duration) {
             ratio(&mut forged, &mut valid, 1024, budget),
         );
     }
-    for (name, kind) in [
-        ("ed25519/64k", "standard-webhooks-v1a"),
-        ("ecdsa/64k", "sendgrid"),
-    ] {
+    for (name, kind) in ASYMMETRIC_RATIOS {
         if !wanted(name) {
             continue;
         }
@@ -692,13 +914,37 @@ fn ratios(budget: Duration) {
             ratio(&mut case, &mut one_shot, ASYMMETRIC_SIZE, budget),
         );
     }
+    for (name, algorithm) in FAMILIES {
+        for (label, size) in FAMILY_SIZES {
+            let line = format!("{name}/{label}");
+            if !wanted(&line) {
+                continue;
+            }
+            let mut layer = family_case(name, size);
+            let mut raw = family_raw(name, algorithm, size);
+            record(line, ratio(&mut layer, &mut raw, size, budget));
+        }
+    }
+    for (label, size) in TWILIO_SIZES {
+        let line = format!("twilio/{label}");
+        if !wanted(&line) {
+            continue;
+        }
+        let (mut layer, mut raw) = twilio(size);
+        record(line, ratio(&mut layer, &mut raw, size, budget));
+        let mut direct = TwilioDirect { body: layer.body };
+        record(
+            format!("twilio-direct/{label}"),
+            ratio(&mut direct, &mut raw, size, budget),
+        );
+    }
 
     println!("\nmedians (interleaved batches; numerator ÷ denominator):");
     for line in detail {
         println!("  {line}");
     }
     if !floors.is_empty() {
-        println!("\nthe least a layer of this shape does, ÷ raw (GitHub-shaped; see ShapeFloor):");
+        println!("\nreference points ÷ raw (see ShapeFloor and TwilioDirect):");
         for line in floors {
             println!("  {line}");
         }
@@ -757,6 +1003,48 @@ fn smoke() {
         assert!(
             !one_shot.verify(),
             "{kind} tampered: the reference crate refuses it"
+        );
+    }
+    // The other HMAC families: accepted, and the raw HMAC their ratios divide by is the tag the
+    // request carries (so both sides compute the same thing).
+    for (name, algorithm) in FAMILIES {
+        for (_, size) in FAMILY_SIZES {
+            let mut case = family_case(name, size);
+            let request = case.request();
+            assert_eq!(case.run(request), StatusCode::OK, "{name}");
+            let tag = Encoding::Hex.encode(&family_raw(name, algorithm, size).tag());
+            let carried = case
+                .headers
+                .values()
+                .filter_map(|value| value.to_str().ok())
+                .any(|value| value.ends_with(&tag));
+            assert!(carried, "{name}: the raw HMAC is the signature sent");
+        }
+    }
+    // Twilio: accepted; the signature is the bench's own HMAC-SHA1 of the URL and the fields it
+    // sorted; refused once a field's value changes.
+    for (_, size) in TWILIO_SIZES {
+        let (mut case, raw) = twilio(size);
+        let request = case.request();
+        assert_eq!(case.run(request), StatusCode::OK, "twilio {size}");
+        assert_eq!(
+            case.headers["x-twilio-signature"],
+            Encoding::Base64.encode(&raw.tag()).as_str(),
+            "twilio {size}: the signature over the URL and the sorted fields"
+        );
+        let direct = TwilioDirect {
+            body: case.body.clone(),
+        };
+        assert_eq!(direct.tag().to_vec(), raw.tag(), "twilio {size}: direct");
+        let mut changed = case.body.to_vec();
+        let at = changed.iter().position(|&b| b == b'H').expect("a value");
+        changed[at] = b'J';
+        case.body = Bytes::from(changed);
+        let request = case.request();
+        assert_eq!(
+            case.run(request),
+            StatusCode::UNAUTHORIZED,
+            "twilio changed"
         );
     }
     println!("verify bench: every case answers as expected (run `cargo bench` to measure)");

@@ -1,10 +1,14 @@
 //! The `webhook` binary, run as a user would, against local servers.
 #![cfg(feature = "cli")]
 
+mod cli_support;
+
 mod support;
 
 use std::net::SocketAddr;
 use std::process::Output;
+
+use cli_support::{args, stderr, stdout, webhook};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -21,30 +25,6 @@ use tower_webhook::scheme::{
 use tower_webhook::{Verified, VerifiedBody, VerifySignatureLayer};
 
 const SECRET: &str = "a long random secret";
-
-async fn webhook(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_webhook"))
-            .args(args)
-            .env_remove("WEBHOOK_SECRET")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// `/ok` accepts, `/flaky` fails once then accepts, `/bad` refuses with 400; all behind a
 /// verifier for the generic scheme, so unsigned or badly signed requests get 401.

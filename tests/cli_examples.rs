@@ -2,10 +2,13 @@
 //! file, and what it writes is delivered to receivers built with the crate's own layer.
 #![cfg(feature = "cli")]
 
+mod cli_support;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+
+use cli_support::{args, stderr, stdout, webhook};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -13,30 +16,6 @@ use axum::routing::post;
 use serde_json::Value;
 use tower_webhook::scheme::preset;
 use tower_webhook::{Verified, VerifySignatureLayer};
-
-async fn webhook(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_webhook"))
-            .args(args)
-            .env_remove("WEBHOOK_SECRET")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// A fresh directory that does not exist yet (the command makes it).
 fn fresh_dir(name: &str) -> PathBuf {

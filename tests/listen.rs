@@ -972,3 +972,38 @@ fn an_unusable_key_pair_or_no_key_is_refused_at_start() {
         assert!(!stderr.contains("not a public key"), "{stderr}");
     }
 }
+
+/// A JSON body nested deep, with many items at the bottom: `length` bytes or a little more.
+fn deep_json(length: usize) -> Vec<u8> {
+    let mut body = vec![b'['; 127];
+    while body.len() + 128 < length {
+        body.extend_from_slice(b"0,");
+    }
+    body.push(b'0');
+    body.extend(std::iter::repeat_n(b']', 127));
+    body
+}
+
+#[test]
+fn a_body_is_shown_within_bounds_however_it_is_nested() {
+    let listen = Listen::start(&["--scheme", "github", "--secret", "bounds", "--print-json"]);
+    // Pretty, every comma would start a line indented 254 spaces: shown as it came instead.
+    let small = deep_json(64 * 1024);
+    listen.post("/", &json_headers(Vec::new()), &small);
+    let delivery = listen.next_json();
+    assert_eq!(delivery["body_is_json"], true);
+    assert_eq!(delivery["body"].as_str().unwrap().as_bytes(), &small[..]);
+
+    // Larger than what is shown: the start of it, marked as cut.
+    let large = deep_json(600 * 1024);
+    listen.post("/", &json_headers(Vec::new()), &large);
+    let delivery = listen.next_json();
+    assert_eq!(delivery["size"], large.len());
+    let shown = delivery["body"].as_str().unwrap();
+    let (start, note) = shown.split_once("\n… (truncated: ").expect("marked as cut");
+    assert_eq!(start.as_bytes(), &large[..256 * 1024]);
+    assert!(
+        note.starts_with(&format!("{} B in all", large.len())),
+        "{note}"
+    );
+}

@@ -24,6 +24,9 @@ use zeroize::Zeroizing;
 use super::json::{self, Layout};
 use crate::Failure;
 
+/// The largest body whose JSON is laid out again to find what the sender signed.
+const RELAYOUT_MAX: usize = 1024 * 1024;
+
 /// A delivery as it arrived: what the layer read, kept to verify it again.
 #[derive(Debug, Clone)]
 pub(crate) struct Captured {
@@ -461,9 +464,10 @@ impl Judge {
             Some(coding) => format!(", decoded from `{coding}`,"),
             None => String::new(),
         };
-        if json::is_json(&body) {
+        // Laying out again is skipped for large bodies: each layout is a copy and a check.
+        if body.len() <= RELAYOUT_MAX && json::is_json(&body) {
             for layout in Layout::TRIED {
-                let Some(laid_out) = json::relayout(&body, layout) else {
+                let Some(laid_out) = json::relayout(&body, layout, body.len() * 8 + 4096) else {
                     continue;
                 };
                 if laid_out == body {

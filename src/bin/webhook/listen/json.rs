@@ -39,12 +39,14 @@ pub(crate) fn is_json(bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
-/// `bytes`, a JSON document, laid out as `layout`; `None` when they are not JSON.
-pub(crate) fn relayout(bytes: &[u8], layout: Layout) -> Option<Vec<u8>> {
+/// `bytes`, a JSON document, laid out as `layout`; `None` when they are not JSON, or when the
+/// result would be longer than `limit` (deep nesting indents every line: the output can grow
+/// far past the input).
+pub(crate) fn relayout(bytes: &[u8], layout: Layout, limit: usize) -> Option<Vec<u8>> {
     if !is_json(bytes) {
         return None;
     }
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4);
+    let mut out = Vec::with_capacity((bytes.len() + bytes.len() / 4).min(limit));
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -54,6 +56,9 @@ pub(crate) fn relayout(bytes: &[u8], layout: Layout) -> Option<Vec<u8>> {
     };
     let mut index = 0;
     while index < bytes.len() {
+        if out.len() > limit {
+            return None;
+        }
         let byte = bytes[index];
         index += 1;
         if in_string {
@@ -116,7 +121,7 @@ pub(crate) fn relayout(bytes: &[u8], layout: Layout) -> Option<Vec<u8>> {
             _ => out.push(byte),
         }
     }
-    Some(out)
+    (out.len() <= limit).then_some(out)
 }
 
 #[cfg(test)]
@@ -126,7 +131,7 @@ mod tests {
     #[test]
     fn layouts_keep_every_token_and_its_order() {
         let body = br#" { "b" : [1, 2.50, {}], "a":{"s":"x, y: \"z\" {}"} , "e":[ ] } "#;
-        let text = |layout| String::from_utf8(relayout(body, layout).unwrap()).unwrap();
+        let text = |layout| String::from_utf8(relayout(body, layout, usize::MAX).unwrap()).unwrap();
         assert_eq!(
             text(Layout::Compact),
             r#"{"b":[1,2.50,{}],"a":{"s":"x, y: \"z\" {}"},"e":[]}"#
@@ -140,10 +145,21 @@ mod tests {
             "{\n  \"b\": [\n    1,\n    2.50,\n    {}\n  ],\n  \"a\": {\n    \"s\": \
              \"x, y: \\\"z\\\" {}\"\n  },\n  \"e\": []\n}"
         );
-        assert_eq!(relayout(b"{\"a\":", Layout::Compact), None);
+        assert_eq!(relayout(b"{\"a\":", Layout::Compact, usize::MAX), None);
         assert_eq!(
-            relayout(b"\"a\\\\\" ", Layout::Compact).unwrap(),
+            relayout(b"\"a\\\\\" ", Layout::Compact, usize::MAX).unwrap(),
             b"\"a\\\\\""
         );
+    }
+
+    #[test]
+    fn a_layout_longer_than_the_limit_is_none() {
+        let body = br#"[[[1,2,3]]]"#;
+        let full = relayout(body, Layout::Indented(4), usize::MAX).unwrap();
+        assert_eq!(
+            relayout(body, Layout::Indented(4), full.len()),
+            Some(full.clone())
+        );
+        assert_eq!(relayout(body, Layout::Indented(4), full.len() - 1), None);
     }
 }

@@ -37,6 +37,9 @@ use crate::input::SchemeName;
 /// The largest delivery read, as the layer's own default limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// The most of a body the page, `/deliveries` and `--print-json` show.
+const SHOWN_BODY: usize = 256 * 1024;
+
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = LONG_ABOUT)]
 pub(crate) struct Args {
@@ -483,14 +486,28 @@ fn shown_headers(app: &App, captured: &Captured) -> Vec<(String, String)> {
 }
 
 fn shown_body(app: &App, body: &[u8], is_json: bool) -> String {
-    let pretty = match is_json {
-        true => json::relayout(body, json::Layout::Indented(2)),
+    // Pretty only while that stays near the input's size: deep nesting indents every line.
+    let pretty = match is_json && body.len() <= SHOWN_BODY {
+        true => json::relayout(body, json::Layout::Indented(2), body.len() * 2 + 4096),
         false => None,
     };
-    hide(
+    // Hidden before it is cut, so that a cut never leaves part of a secret.
+    let mut shown = hide(
         app,
         &String::from_utf8_lossy(pretty.as_deref().unwrap_or(body)),
-    )
+    );
+    if pretty.is_none() && shown.len() > SHOWN_BODY {
+        let mut end = SHOWN_BODY;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+        shown.push_str(&format!(
+            "\n… (truncated: {} B in all; /deliveries shows the first {SHOWN_BODY} B)",
+            body.len()
+        ));
+    }
+    shown
 }
 
 /// `text` with every secret given replaced, should a sender have echoed one.

@@ -47,6 +47,21 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
+    /// Roughly the memory it holds: its bytes as they arrived and as shown.
+    fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        let shown: usize = self
+            .shown_headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        self.body.len() + self.shown_body.len() + headers + shown + self.uri.to_string().len()
+    }
+
     /// The delivery as `/deliveries`, `/events` and `--print-json` give it.
     pub(crate) fn to_json(&self) -> Value {
         let (app_status, app_error) = match &self.app {
@@ -76,7 +91,11 @@ impl Delivery {
     }
 }
 
-/// The newest deliveries, at most `capacity` of them, and a feed of their JSON.
+/// The most bytes the deliveries kept may hold together; the oldest go first beyond it.
+const MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// The newest deliveries, at most `capacity` of them and `MAX_BYTES` together, and a feed of
+/// their JSON.
 pub(crate) struct Store {
     inner: Mutex<Inner>,
     capacity: usize,
@@ -85,6 +104,8 @@ pub(crate) struct Store {
 
 struct Inner {
     last_seq: u64,
+    /// What the deliveries kept weigh together.
+    bytes: usize,
     /// Oldest first.
     deliveries: VecDeque<Delivery>,
 }
@@ -94,6 +115,7 @@ impl Store {
         Self {
             inner: Mutex::new(Inner {
                 last_seq: 0,
+                bytes: 0,
                 deliveries: VecDeque::new(),
             }),
             capacity: capacity.max(1),
@@ -126,9 +148,15 @@ impl Store {
                 .iter()
                 .rposition(|kept| kept.seq < delivery.seq)
                 .map_or(0, |at| at + 1);
+            inner.bytes += delivery.weight();
             inner.deliveries.insert(at, delivery);
-            while inner.deliveries.len() > self.capacity {
-                inner.deliveries.pop_front();
+            // The newest is always kept, whatever it weighs.
+            while inner.deliveries.len() > self.capacity
+                || (inner.bytes > MAX_BYTES && inner.deliveries.len() > 1)
+            {
+                if let Some(oldest) = inner.deliveries.pop_front() {
+                    inner.bytes -= oldest.weight();
+                }
             }
         }
         self.announce(&json);

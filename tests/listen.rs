@@ -1007,3 +1007,43 @@ fn a_body_is_shown_within_bounds_however_it_is_nested() {
         "{note}"
     );
 }
+
+/// `GET /events` on a connection of its own, once its head has arrived: its status and the
+/// stream.
+fn follow_events(addr: &str) -> (u16, BufReader<TcpStream>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(stream, "GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut stream = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(stream.read_line(&mut head).unwrap() > 0, "{head}");
+    }
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, stream)
+}
+
+#[test]
+fn the_event_stream_takes_a_bounded_number_of_pages() {
+    let listen = Listen::start(&["--scheme", "github", "--secret", "pages"]);
+    let open: Vec<_> = (0..16)
+        .map(|_| {
+            let (status, stream) = follow_events(&listen.addr);
+            assert_eq!(status, 200);
+            stream
+        })
+        .collect();
+    let (status, _) = follow_events(&listen.addr);
+    assert_eq!(status, 503);
+    // Those open still get each delivery.
+    listen.post("/", &[], b"unsigned");
+    listen.next_line();
+    for mut stream in open {
+        let mut line = String::new();
+        while !line.starts_with("data: ") {
+            line.clear();
+            stream.read_line(&mut line).unwrap();
+        }
+        assert!(line.contains(r#""seq":1"#), "{line}");
+    }
+}

@@ -37,6 +37,9 @@ use crate::input::SchemeName;
 /// The largest delivery read, as the layer's own default limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// How many pages may follow `/events` at once.
+const MAX_PAGES: usize = 16;
+
 /// The most of a body the page, `/deliveries` and `--print-json` show.
 const SHOWN_BODY: usize = 256 * 1024;
 
@@ -243,8 +246,16 @@ fn html(app: &App) -> Response<ResponseBody> {
 /// `GET /events`: each delivery's JSON as it arrives or changes, one `data:` line an event.
 /// <https://html.spec.whatwg.org/multipage/server-sent-events.html>
 fn events(app: &App) -> Response<ResponseBody> {
+    if app.store.subscribers() >= MAX_PAGES {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhook listen: too many pages are open; close one\n",
+        );
+    }
     let mut feed = app.store.subscribe();
-    let (sender, receiver) = mpsc::channel::<Bytes>(64);
+    // A page that does not read is dropped once this fills: it reconnects and reloads the list,
+    // and meanwhile holds no more than this.
+    let (sender, receiver) = mpsc::channel::<Bytes>(8);
     tokio::spawn(async move {
         // A comment at once, so the browser knows the stream is open; then one every 15 s,
         // which also notices a page that has gone.
@@ -252,14 +263,14 @@ fn events(app: &App) -> Response<ResponseBody> {
         loop {
             let chunk = tokio::select! {
                 event = feed.recv() => match event {
-                    Ok(json) => Bytes::from(format!("data: {json}\n\n")),
-                    // The page reloads the list when it reconnects; a slow one misses some.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Ok(chunk) => chunk,
+                    // Behind: end the stream, and the page reloads the list when it reconnects.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = ping.tick() => Bytes::from_static(b": ping\n\n"),
             };
-            if sender.send(chunk).await.is_err() {
+            if sender.try_send(chunk).is_err() {
                 return;
             }
         }

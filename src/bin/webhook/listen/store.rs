@@ -1,7 +1,7 @@
 //! The last deliveries, in memory, and the live feed of each one as it arrives or changes.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
@@ -91,6 +91,9 @@ impl Delivery {
     }
 }
 
+/// How many events wait for the slowest page before it is dropped (it reloads the list).
+const FEED: usize = 16;
+
 /// The most bytes the deliveries kept may hold together; the oldest go first beyond it.
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -99,7 +102,8 @@ const MAX_BYTES: usize = 64 * 1024 * 1024;
 pub(crate) struct Store {
     inner: Mutex<Inner>,
     capacity: usize,
-    feed: broadcast::Sender<Arc<str>>,
+    /// Each event once, as the `data:` line pages get: every page shares the same bytes.
+    feed: broadcast::Sender<Bytes>,
 }
 
 struct Inner {
@@ -119,7 +123,7 @@ impl Store {
                 deliveries: VecDeque::new(),
             }),
             capacity: capacity.max(1),
-            feed: broadcast::channel(256).0,
+            feed: broadcast::channel(FEED).0,
         }
     }
 
@@ -194,12 +198,17 @@ impl Store {
         )
     }
 
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Bytes> {
         self.feed.subscribe()
+    }
+
+    /// How many pages follow the feed.
+    pub(crate) fn subscribers(&self) -> usize {
+        self.feed.receiver_count()
     }
 
     fn announce(&self, json: &Value) {
         // No page open is no error.
-        let _ = self.feed.send(Arc::from(json.to_string()));
+        let _ = self.feed.send(Bytes::from(format!("data: {json}\n\n")));
     }
 }

@@ -266,8 +266,11 @@ async fn every_preset_round_trips_through_a_real_client_and_server() {
             .layer(SignRequestLayer::new(Arc::clone(&scheme), secret).unwrap())
             .service(support::http_client());
         // Twilio signs a form's fields; Linear's body carries its timestamp.
+        let signs_form = scheme
+            .signed_content()
+            .contains(&tower_webhook::scheme::Part::Form);
         let (content_type, body) = match *name {
-            "twilio" => (
+            _ if signs_form => (
                 "application/x-www-form-urlencoded",
                 "From=%2B14158675309&Body=hello+there".to_owned(),
             ),

@@ -1047,3 +1047,62 @@ fn the_event_stream_takes_a_bounded_number_of_pages() {
         assert!(line.contains(r#""seq":1"#), "{line}");
     }
 }
+
+#[test]
+fn the_page_answers_only_under_a_loopback_name_and_replays_only_for_itself() {
+    let listen = Listen::start(&["--scheme", "github", "--secret", "loopback"]);
+    let port = listen.addr.rsplit_once(':').unwrap().1.to_owned();
+    let host = |value: &str| vec![("Host".to_owned(), value.to_owned())];
+    // A tunnel's or a rebound name: none of the page's routes.
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/deliveries"),
+        ("GET", "/events"),
+        ("POST", "/replay/1"),
+    ] {
+        for name in [format!("evil.example:{port}"), "evil.example".to_owned()] {
+            let (status, _, _) = request(&listen.addr, method, path, &host(&name), b"");
+            assert_eq!(status, 403, "{method} {path} for {name}");
+        }
+    }
+    // Deliveries still arrive under any name.
+    let (status, _, _) = request(&listen.addr, "POST", "/hooks", &host("evil.example"), b"x");
+    assert_ne!(status, 403);
+    let line = listen.next_line();
+    assert!(line.contains("#1 refused"), "{line}");
+    // Every loopback name, with or without a port.
+    for name in [
+        listen.addr.clone(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+    ] {
+        let (status, _, _) = request(&listen.addr, "GET", "/deliveries", &host(&name), b"");
+        assert_eq!(status, 200, "{name}");
+    }
+
+    // A replay from another site's page, or from a page on another port, is refused.
+    let own = format!("http://{}", listen.addr);
+    let refused: [&[(&str, &str)]; 4] = [
+        &[("Origin", "http://evil.example")],
+        &[("Origin", "http://127.0.0.1:1")],
+        &[("Origin", "null")],
+        &[("Sec-Fetch-Site", "cross-site")],
+    ];
+    for headers in refused {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let (status, _, _) = request(&listen.addr, "POST", "/replay/1", &headers, b"");
+        assert_eq!(status, 403, "{headers:?}");
+    }
+    // From its own page: past the check (delivery #1 was refused, so it is not forwarded).
+    let headers = vec![
+        ("Origin".to_owned(), own),
+        ("Sec-Fetch-Site".to_owned(), "same-origin".to_owned()),
+    ];
+    let (status, _, _) = request(&listen.addr, "POST", "/replay/1", &headers, b"");
+    assert_eq!(status, 409);
+}

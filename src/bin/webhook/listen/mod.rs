@@ -183,6 +183,16 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 async fn handle(app: &App, request: Request<Incoming>) -> Response<ResponseBody> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let page_route = matches!(
+        (&method, path.as_str()),
+        (&Method::GET, "/" | "/events" | "/deliveries")
+    ) || (method == Method::POST
+        && path
+            .strip_prefix("/replay/")
+            .is_some_and(|seq| seq.parse::<u64>().is_ok()));
+    if page_route && let Err(why) = page_allowed(&request) {
+        return text(StatusCode::FORBIDDEN, why);
+    }
     match (method, path.as_str()) {
         (Method::GET, "/") => html(app),
         (Method::GET, "/events") => events(app),
@@ -206,6 +216,70 @@ async fn handle(app: &App, request: Request<Incoming>) -> Response<ResponseBody>
         }
         _ => delivery(app, request).await,
     }
+}
+
+/// Whether a request may reach the page's routes: only under a loopback name, so that neither
+/// a tunnel to this port nor a DNS-rebound name reaches the deliveries; and a replay only from
+/// the page itself, not from another site's form or script.
+/// <https://fetch.spec.whatwg.org/#origin-header>,
+/// <https://www.w3.org/TR/fetch-metadata/#sec-fetch-site-header>
+fn page_allowed(request: &Request<Incoming>) -> Result<(), &'static str> {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        })
+        .unwrap_or("");
+    if !is_loopback_host(host) {
+        return Err(
+            "webhook listen: the page is served only at a loopback address \
+                    (127.0.0.1, localhost, [::1])\n",
+        );
+    }
+    if request.method() == Method::POST {
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+        let foreign_origin = headers.get(header::ORIGIN).is_some_and(|origin| {
+            !origin
+                .as_bytes()
+                .eq_ignore_ascii_case(format!("http://{host}").as_bytes())
+        });
+        if cross_site || foreign_origin {
+            return Err("webhook listen: deliveries are forwarded again only from its own page\n");
+        }
+    }
+    Ok(())
+}
+
+/// Whether a `Host` value names this machine's loopback: `127.x.x.x`, `localhost` or `[::1]`,
+/// with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, "")) => (ip, None),
+            Some((ip, port)) => match port.strip_prefix(':') {
+                Some(port) => (ip, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok());
+    port_ok
+        && (name.eq_ignore_ascii_case("localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()))
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {

@@ -1106,3 +1106,25 @@ fn the_page_answers_only_under_a_loopback_name_and_replays_only_for_itself() {
     let (status, _, _) = request(&listen.addr, "POST", "/replay/1", &headers, b"");
     assert_eq!(status, 409);
 }
+
+#[test]
+fn what_a_sender_controls_reaches_the_terminal_with_control_characters_escaped() {
+    let listen = Listen::start(&["--scheme", "github", "--secret", "escapes"]);
+    // The event type comes from the body: an escape sequence that would clear the screen and
+    // one that would retitle the window, and a bidirectional override.
+    let body = "{\"action\":\"\\u001b[2J\\u001b]0;owned\\u0007\\u202e\"}";
+    let headers = vec![
+        ("X-GitHub-Event".to_owned(), "issues".to_owned()),
+        ("X-GitHub-Delivery".to_owned(), "id-1".to_owned()),
+    ];
+    listen.post("/", &headers, body.as_bytes());
+    let line = listen.next_line();
+    assert!(
+        !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{line:?}"
+    );
+    assert!(
+        line.contains(r"event issues.\u{1b}[2J\u{1b}]0;owned\u{7}\u{202e} | id id-1"),
+        "{line}"
+    );
+}

@@ -504,7 +504,10 @@ async fn replay(app: &App, seq: u64) -> Response<ResponseBody> {
         }
     } else {
         let time = humantime::format_rfc3339_seconds(SystemTime::now());
-        println!("{time} #{seq} forwarded again {}", describe_app(&answer));
+        println!(
+            "{time} #{seq} forwarded again {}",
+            terminal_safe(&describe_app(&answer))
+        );
     }
     match answer {
         AppAnswer::Status(status) => json_response(
@@ -527,12 +530,18 @@ fn print_delivery(app: &App, record: &Delivery) {
         println!("{}", record.to_json());
         return;
     }
+    // Everything below may come from the sender (or the app): printed with control
+    // characters escaped, so that none reaches the terminal as an escape sequence.
     let verdict = match (&record.reason, &record.app) {
         (Some(reason), _) => format!("refused: {reason}"),
         (None, Some(answer)) => format!("accepted {}", describe_app(answer)),
         (None, None) => "accepted".to_owned(),
     };
-    let or_dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
+    let or_dash = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map_or_else(|| "-".to_owned(), terminal_safe)
+    };
     let key = match record.key {
         Some(index) => format!(" | key #{}", index + 1),
         None => String::new(),
@@ -542,17 +551,35 @@ fn print_delivery(app: &App, record: &Delivery) {
         .path_and_query()
         .map_or("/", |path| path.as_str());
     println!(
-        "{} #{} {verdict} | event {} | id {} | {} B{key} | {} {path}",
+        "{} #{} {} | event {} | id {} | {} B{key} | {} {}",
         record.time,
         record.seq,
+        terminal_safe(&verdict),
         or_dash(&record.event_type),
         or_dash(&record.delivery_id),
         record.body.len(),
         record.method,
+        terminal_safe(path),
     );
     for finding in &record.diagnosis {
-        println!("    diagnosis: {finding}");
+        println!("    diagnosis: {}", terminal_safe(finding));
     }
+}
+
+/// `text` with control characters and other unprintable ones written as Rust escapes
+/// (`\u{1b}`), so that a sender's value cannot move the cursor or retitle the terminal.
+fn terminal_safe(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    for c in text.chars() {
+        let mut escaped = c.escape_debug();
+        // `escape_debug` also escapes quotes and backslashes, which are harmless.
+        if escaped.len() > 1 && !matches!(c, '\\' | '"' | '\'') {
+            safe.extend(&mut escaped);
+        } else {
+            safe.push(c);
+        }
+    }
+    safe
 }
 
 fn shown_headers(app: &App, captured: &Captured) -> Vec<(String, String)> {

@@ -24,8 +24,9 @@ use zeroize::Zeroizing;
 use super::json::{self, Layout};
 use crate::Failure;
 
-/// The largest body whose JSON is laid out again to find what the sender signed.
-const RELAYOUT_MAX: usize = 1024 * 1024;
+/// The largest body tried changed (decoded, laid out again, a newline added or dropped): each
+/// change is a copy of it and another check.
+const BODY_VARIANTS_MAX: usize = 1024 * 1024;
 
 /// A delivery as it arrived: what the layer read, kept to verify it again.
 #[derive(Debug, Clone)]
@@ -431,6 +432,9 @@ impl Judge {
     /// (d) The body decoded from its `Content-Encoding`, or laid out again.
     async fn bodies(&self, captured: &Captured, clock: Option<i64>) -> Vec<String> {
         let mut findings = Vec::new();
+        if captured.body.len() > BODY_VARIANTS_MAX {
+            return findings;
+        }
         let Some(layer) = self.main_with(self.url.as_deref(), clock) else {
             return findings;
         };
@@ -464,8 +468,8 @@ impl Judge {
             Some(coding) => format!(", decoded from `{coding}`,"),
             None => String::new(),
         };
-        // Laying out again is skipped for large bodies: each layout is a copy and a check.
-        if body.len() <= RELAYOUT_MAX && json::is_json(&body) {
+        // Decoding may have made it larger.
+        if body.len() <= BODY_VARIANTS_MAX && json::is_json(&body) {
             for layout in Layout::TRIED {
                 let Some(laid_out) = json::relayout(&body, layout, body.len() * 8 + 4096) else {
                     continue;
@@ -488,6 +492,9 @@ impl Judge {
                     return findings;
                 }
             }
+        }
+        if body.len() > BODY_VARIANTS_MAX {
+            return findings;
         }
         let (changed, how) = match body.strip_suffix(b"\n") {
             Some(stripped) => (stripped.to_vec(), "without its final newline"),

@@ -21,10 +21,10 @@ use http_body::{Body, Frame};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 use tower_webhook::crypto::PublicKey;
 use tower_webhook::{Key, Secret};
 
@@ -36,6 +36,12 @@ use crate::input::SchemeName;
 
 /// The largest delivery read, as the layer's own default limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// How long a client may take to send a request's head, and then its body.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many connections are served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 256;
 
 /// How many pages may follow `/events` at once.
 const MAX_PAGES: usize = 16;
@@ -156,7 +162,12 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         eprintln!("warning: {warning}");
     }
 
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // At the cap, wait for a connection to close before taking another.
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return Ok(());
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -168,19 +179,24 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         };
         let app = Arc::clone(&app);
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |request| {
                 let app = Arc::clone(&app);
                 async move { Ok::<_, Infallible>(handle(&app, request).await) }
             });
             // A client that goes away mid-request is no concern of the others.
+            // A timer, so that a client slow to send its head is dropped (hyper's
+            // header_read_timeout needs one).
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
     }
 }
 
-async fn handle(app: &App, request: Request<Incoming>) -> Response<ResponseBody> {
+async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<ResponseBody> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let page_route = matches!(
@@ -379,13 +395,26 @@ impl Body for EventStream {
 }
 
 /// One delivery: verified, explained when refused, forwarded when verified, kept and shown.
-async fn delivery(app: &App, request: Request<Incoming>) -> Response<ResponseBody> {
+async fn delivery(app: &Arc<App>, request: Request<Incoming>) -> Response<ResponseBody> {
     let seq = app.store.next_seq();
     let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(error) => {
+    let read = tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY).collect());
+    let body = match read.await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Err(_) => {
+            eprintln!(
+                "{time} #{seq} {} {}: the body did not arrive within {} s",
+                parts.method,
+                parts.uri,
+                READ_TIMEOUT.as_secs()
+            );
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time\n",
+            );
+        }
+        Ok(Err(error)) => {
             eprintln!(
                 "{time} #{seq} {} {}: the body could not be read: {error}",
                 parts.method, parts.uri
@@ -460,7 +489,16 @@ async fn delivery(app: &App, request: Request<Incoming>) -> Response<ResponseBod
         }
         Verdict::Refused(error) => {
             record.reason = Some(error.to_string());
-            record.diagnosis = app.judge.diagnose(&captured, &error).await;
+            // Verifying again, dozens of times over the whole body, is CPU work: off the
+            // threads that serve connections.
+            let (app, captured) = (Arc::clone(app), captured.clone());
+            let diagnose = move || {
+                let runtime = tokio::runtime::Handle::current();
+                runtime.block_on(app.judge.diagnose(&captured, &error))
+            };
+            record.diagnosis = tokio::task::spawn_blocking(diagnose)
+                .await
+                .unwrap_or_default();
         }
     }
     print_delivery(app, &record);

@@ -1128,3 +1128,37 @@ fn what_a_sender_controls_reaches_the_terminal_with_control_characters_escaped()
         "{line}"
     );
 }
+
+#[test]
+fn headers_the_connection_header_names_are_not_forwarded() {
+    let (app_addr, requests) = app();
+    let secret = "hop secret";
+    let forward_to = format!("http://{app_addr}/");
+    let listen = Listen::start(&[
+        "--scheme",
+        "github",
+        "--secret",
+        secret,
+        "--forward-to",
+        &forward_to,
+    ]);
+    let mut headers = json_headers(sign("github", Secret::new(secret), &Message::new(BODY)));
+    for (name, value) in [
+        ("Connection", "X-Hop-One, x-hop-two"),
+        ("X-Hop-One", "for this hop"),
+        ("X-Hop-Two", "for this hop"),
+        ("Proxy-Connection", "keep-alive"),
+        ("X-End-To-End", "kept"),
+    ] {
+        headers.push((name.to_owned(), value.to_owned()));
+    }
+    let (status, _, _) = listen.post("/", &headers, BODY);
+    assert_eq!(status, 202);
+    let raw = requests.recv_timeout(WAIT).unwrap();
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    for gone in ["x-hop-one", "x-hop-two", "proxy-connection"] {
+        assert!(!head.contains(gone), "{gone} forwarded:\n{head}");
+    }
+    assert!(head.contains("x-end-to-end: kept"), "{head}");
+}

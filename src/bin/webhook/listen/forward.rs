@@ -16,8 +16,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers about one hop, which a forwarder must not pass on, and `Host`, which is the app's.
 /// <https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1>
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -74,9 +75,8 @@ impl Forwarder {
         *request.method_mut() = method.clone();
         *request.uri_mut() = self.target(original);
         let mut headers = headers.clone();
-        for name in HOP_BY_HOP.iter().chain([&header::HOST]) {
-            headers.remove(name);
-        }
+        drop_hop_by_hop(&mut headers);
+        headers.remove(header::HOST);
         *request.headers_mut() = headers;
         let sent = async {
             let response = self
@@ -95,9 +95,7 @@ impl Forwarder {
         match tokio::time::timeout(TIMEOUT, sent).await {
             Ok(Ok(mut response)) => {
                 let status = response.status().as_u16();
-                for name in &HOP_BY_HOP {
-                    response.headers_mut().remove(name);
-                }
+                drop_hop_by_hop(response.headers_mut());
                 response.headers_mut().remove(header::CONTENT_LENGTH);
                 (AppAnswer::Status(status), Some(response))
             }
@@ -107,6 +105,21 @@ impl Forwarder {
                 None,
             ),
         }
+    }
+}
+
+/// Removes the hop-by-hop headers: the fixed ones, and those the `Connection` header names.
+/// <https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1>
+fn drop_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
     }
 }
 

@@ -1162,3 +1162,27 @@ fn headers_the_connection_header_names_are_not_forwarded() {
     }
     assert!(head.contains("x-end-to-end: kept"), "{head}");
 }
+
+#[test]
+fn a_secret_in_the_path_or_query_is_hidden() {
+    let (plain, spaced) = ("plain-token-123", "q secret/1");
+    let path = "/hooks/plain-token-123?token=q%20secret%2F1&lower=q%20secret%2f1&form=q+secret%2F1";
+    for json in [true, false] {
+        let mut args = vec!["--scheme", "github", "--secret", plain, "--secret", spaced];
+        if json {
+            args.push("--print-json");
+        }
+        let listen = Listen::start(&args);
+        listen.post(path, &[], b"{}");
+        let line = listen.next_line();
+        assert!(
+            line.contains("/hooks/(hidden: a secret given)?token="),
+            "{line}"
+        );
+        for shown in [line, listen.everything_shown()] {
+            for secret in ["token-123", "q%20secret", "q+secret", "secret%2"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+    }
+}

@@ -139,7 +139,14 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let addr = listener
         .local_addr()
         .map_err(|error| Failure::input(format!("cannot read the address bound: {error}")))?;
-    let hidden = judge.secret_texts();
+    let mut hidden = judge.secret_texts();
+    for secret in hidden.clone() {
+        for encoded in url_encodings(&secret) {
+            if !hidden.contains(&encoded) {
+                hidden.push(encoded);
+            }
+        }
+    }
     let app = Arc::new(App {
         judge,
         store: Store::new(args.keep.into()),
@@ -406,7 +413,7 @@ async fn delivery(app: &Arc<App>, request: Request<Incoming>) -> Response<Respon
             eprintln!(
                 "{time} #{seq} {} {}: the body did not arrive within {} s",
                 parts.method,
-                parts.uri,
+                terminal_safe(&shown_path(app, &parts.uri)),
                 READ_TIMEOUT.as_secs()
             );
             return text(
@@ -417,7 +424,8 @@ async fn delivery(app: &Arc<App>, request: Request<Incoming>) -> Response<Respon
         Ok(Err(error)) => {
             eprintln!(
                 "{time} #{seq} {} {}: the body could not be read: {error}",
-                parts.method, parts.uri
+                parts.method,
+                terminal_safe(&shown_path(app, &parts.uri))
             );
             return text(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -439,6 +447,7 @@ async fn delivery(app: &Arc<App>, request: Request<Incoming>) -> Response<Respon
         time,
         method: captured.method.clone(),
         uri: captured.uri.clone(),
+        shown_path: shown_path(app, &captured.uri),
         headers: captured.headers.clone(),
         body: captured.body.clone(),
         shown_headers: shown_headers(app, &captured),
@@ -447,8 +456,8 @@ async fn delivery(app: &Arc<App>, request: Request<Incoming>) -> Response<Respon
         accepted: false,
         reason: None,
         status: answer.status().as_u16(),
-        event_type: claimed_event,
-        delivery_id: claimed_id,
+        event_type: claimed_event.map(|text| hide(app, &text)),
+        delivery_id: claimed_id.map(|text| hide(app, &text)),
         key: None,
         diagnosis: Vec::new(),
         app: None,
@@ -464,8 +473,9 @@ async fn delivery(app: &Arc<App>, request: Request<Incoming>) -> Response<Respon
         } => {
             record.accepted = true;
             record.key = key;
-            record.event_type = event_type.or(record.event_type.take());
-            record.delivery_id = id.or(record.delivery_id.take());
+            let hidden = |text: String| hide(app, &text);
+            record.event_type = event_type.map(hidden).or(record.event_type.take());
+            record.delivery_id = id.map(hidden).or(record.delivery_id.take());
             // An endpoint check the layer answered (no key) is the layer's, not the app's.
             if let (Some(forwarder), Some(_)) = (&app.forwarder, key) {
                 let (answer, app_response) = forwarder
@@ -488,17 +498,19 @@ async fn delivery(app: &Arc<App>, request: Request<Incoming>) -> Response<Respon
             }
         }
         Verdict::Refused(error) => {
-            record.reason = Some(error.to_string());
+            record.reason = Some(hide(app, &error.to_string()));
             // Verifying again, dozens of times over the whole body, is CPU work: off the
             // threads that serve connections.
-            let (app, captured) = (Arc::clone(app), captured.clone());
+            let (shared, captured) = (Arc::clone(app), captured.clone());
             let diagnose = move || {
                 let runtime = tokio::runtime::Handle::current();
-                runtime.block_on(app.judge.diagnose(&captured, &error))
+                runtime.block_on(shared.judge.diagnose(&captured, &error))
             };
-            record.diagnosis = tokio::task::spawn_blocking(diagnose)
+            let findings = tokio::task::spawn_blocking(diagnose)
                 .await
                 .unwrap_or_default();
+            // A finding may quote the request's URL, which may hold a secret.
+            record.diagnosis = findings.iter().map(|text| hide(app, text)).collect();
         }
     }
     print_delivery(app, &record);
@@ -584,10 +596,6 @@ fn print_delivery(app: &App, record: &Delivery) {
         Some(index) => format!(" | key #{}", index + 1),
         None => String::new(),
     };
-    let path = record
-        .uri
-        .path_and_query()
-        .map_or("/", |path| path.as_str());
     println!(
         "{} #{} {} | event {} | id {} | {} B{key} | {} {}",
         record.time,
@@ -597,7 +605,7 @@ fn print_delivery(app: &App, record: &Delivery) {
         or_dash(&record.delivery_id),
         record.body.len(),
         record.method,
-        terminal_safe(path),
+        terminal_safe(&record.shown_path),
     );
     for finding in &record.diagnosis {
         println!("    diagnosis: {}", terminal_safe(finding));
@@ -658,6 +666,37 @@ fn shown_body(app: &App, body: &[u8], is_json: bool) -> String {
         ));
     }
     shown
+}
+
+/// A request's path and query as shown: a secret sent as `?token=…` is hidden as it is
+/// anywhere else.
+fn shown_path(app: &App, uri: &http::Uri) -> String {
+    hide(app, uri.path_and_query().map_or("/", |path| path.as_str()))
+}
+
+/// The forms a secret takes in a URL or a form body: percent-encoded with upper- or lowercase
+/// digits, and with `+` for spaces.
+/// <https://url.spec.whatwg.org/#application/x-www-form-urlencoded>
+fn url_encodings(secret: &[u8]) -> [Vec<u8>; 3] {
+    let encode = |upper: bool, plus: bool| {
+        let mut out = Vec::new();
+        for &byte in secret {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    out.push(byte)
+                }
+                b' ' if plus => out.push(b'+'),
+                _ if upper => out.extend(format!("%{byte:02X}").bytes()),
+                _ => out.extend(format!("%{byte:02x}").bytes()),
+            }
+        }
+        out
+    };
+    [
+        encode(true, false),
+        encode(false, false),
+        encode(true, true),
+    ]
 }
 
 /// `text` with every secret given replaced, should a sender have echoed one.

@@ -24,6 +24,8 @@ pub(crate) struct Delivery {
     pub(crate) time: String,
     pub(crate) method: Method,
     pub(crate) uri: Uri,
+    /// The path and query as shown, with secrets hidden.
+    pub(crate) shown_path: String,
     /// The headers as they arrived, kept for forwarding again.
     pub(crate) headers: HeaderMap,
     /// The exact bytes, kept for forwarding again.
@@ -59,7 +61,7 @@ impl Delivery {
             .iter()
             .map(|(name, value)| name.len() + value.len())
             .sum();
-        self.body.len() + self.shown_body.len() + headers + shown + self.uri.to_string().len()
+        self.body.len() + self.shown_body.len() + headers + shown + 2 * self.shown_path.len()
     }
 
     /// The delivery as `/deliveries`, `/events` and `--print-json` give it.
@@ -73,7 +75,7 @@ impl Delivery {
             "seq": self.seq,
             "time": self.time,
             "method": self.method.as_str(),
-            "path": self.uri.path_and_query().map_or("/", |path| path.as_str()),
+            "path": self.shown_path,
             "verdict": if self.accepted { "accepted" } else { "refused" },
             "reason": self.reason,
             "status": self.status,

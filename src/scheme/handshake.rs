@@ -81,6 +81,13 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> {
     response
 }
 
+/// Whether `body` holds `marker`: every verified delivery is offered to the handshake, and only
+/// a body naming the check is worth parsing (a check written with JSON escapes goes on to the
+/// inner service, as it would with handshakes off).
+fn mentions(body: &[u8], marker: &[u8]) -> bool {
+    body.windows(marker.len()).any(|window| window == marker)
+}
+
 /// Meta's (and WebSub's) subscription check: `GET ?hub.mode=subscribe&hub.challenge=…
 /// &hub.verify_token=…`, answered with the challenge when the token is `token`, with 403
 /// otherwise; `None` for a request without `hub.mode`, which is verified as usual.
@@ -124,6 +131,9 @@ struct Challenge<'a> {
 /// Slack's Events API `url_verification`: the challenge back, as text.
 /// <https://api.slack.com/events/url_verification>
 pub(crate) fn slack(probe: &Probe<'_>) -> Option<Response<Bytes>> {
+    if !mentions(probe.body(), b"url_verification") {
+        return None;
+    }
     let body: Challenge<'_> = serde_json::from_slice(probe.body()).ok()?;
     match (body.kind.as_deref(), body.challenge) {
         (Some("url_verification"), Some(challenge)) => Some(plain_text(challenge.into_owned())),
@@ -157,6 +167,9 @@ pub(crate) fn zoom(probe: &Probe<'_>) -> Option<Response<Bytes>> {
     struct Payload<'a> {
         #[serde(borrow, rename = "plainToken")]
         plain_token: Cow<'a, str>,
+    }
+    if !mentions(probe.body(), b"endpoint.url_validation") {
+        return None;
     }
     let body: Validation<'_> = serde_json::from_slice(probe.body()).ok()?;
     if body.event != "endpoint.url_validation" {

@@ -123,39 +123,32 @@ struct Family {
     fallback: &'static Names,
 }
 
-fn family(name: &'static str) -> &'static Family {
-    static FAMILIES: [Family; 4] = [
-        Family {
-            name: "standard-webhooks",
-            names: &STANDARD,
-            fallback: &SVIX,
-        },
-        Family {
-            name: "svix",
-            names: &SVIX,
-            fallback: &STANDARD,
-        },
-        Family {
-            name: "clerk",
-            names: &SVIX,
-            fallback: &STANDARD,
-        },
-        Family {
-            name: "resend",
-            names: &SVIX,
-            fallback: &STANDARD,
-        },
-    ];
-    FAMILIES
-        .iter()
-        .find(|family| family.name == name)
-        .unwrap_or(&FAMILIES[0])
-}
+// One static each: the unit structs hand every method to theirs, with nothing looked up.
+static STANDARD_FAMILY: Family = Family {
+    name: "standard-webhooks",
+    names: &STANDARD,
+    fallback: &SVIX,
+};
+static SVIX_FAMILY: Family = Family {
+    name: "svix",
+    names: &SVIX,
+    fallback: &STANDARD,
+};
+static CLERK_FAMILY: Family = Family {
+    name: "clerk",
+    names: &SVIX,
+    fallback: &STANDARD,
+};
+static RESEND_FAMILY: Family = Family {
+    name: "resend",
+    names: &SVIX,
+    fallback: &STANDARD,
+};
 
-delegate_scheme!(StandardWebhooks => (|| family("standard-webhooks")));
-delegate_scheme!(Svix => (|| family("svix")));
-delegate_scheme!(Clerk => (|| family("clerk")));
-delegate_scheme!(Resend => (|| family("resend")));
+delegate_scheme!(StandardWebhooks => (|| &STANDARD_FAMILY));
+delegate_scheme!(Svix => (|| &SVIX_FAMILY));
+delegate_scheme!(Clerk => (|| &CLERK_FAMILY));
+delegate_scheme!(Resend => (|| &RESEND_FAMILY));
 
 impl Scheme for Family {
     fn name(&self) -> &str {

@@ -111,6 +111,9 @@ pub mod crypto;
 #[cfg(feature = "send")]
 #[cfg_attr(docsrs, doc(cfg(feature = "send")))]
 pub mod deliver;
+#[cfg(feature = "dispatch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dispatch")))]
+pub mod dispatch;
 mod error;
 pub mod extract;
 mod pattern;

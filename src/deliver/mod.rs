@@ -73,3 +73,16 @@ pub use layer::DeliverLayer;
 pub use policy::DeliveryPolicy;
 pub use report::{Attempt, DeliveryFailed, DeliveryReport};
 pub use service::Deliver;
+
+/// For the Dispatcher, which judges its own attempts the same way.
+#[cfg(feature = "dispatch")]
+pub(crate) use report::error_chain;
+
+/// The wait a `Retry-After` header asks for, now.
+#[cfg(feature = "dispatch")]
+pub(crate) fn retry_after_header(headers: &http::HeaderMap) -> Option<std::time::Duration> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    backoff::retry_after(headers, now)
+}

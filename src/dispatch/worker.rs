@@ -1,0 +1,327 @@
+//! Workers: claim due deliveries, attempt them, record the attempts in batches.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use super::dispatcher::{Dispatcher, Finished, lease_for};
+use super::endpoint::now_millis;
+use super::error::DispatchError;
+use super::store::{Lease, Next};
+
+/// The most finished attempts recorded in one write.
+const RECORD_BATCH: usize = 256;
+/// Claims that fail in a row (with growing pauses, about two minutes) before a worker gives up.
+const CLAIM_FAILURES: u32 = 30;
+/// Tries to record a batch before leaving it to the leases: another claim redoes it.
+const RECORD_TRIES: u32 = 10;
+
+/// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease, attempts them
+/// (at most [`concurrency`](Self::concurrency) at once), and records each attempt and what
+/// follows it in the store, in batches.
+///
+/// Run as many workers as you like, in as many processes as the store allows (one machine for
+/// SQLite, any number for Postgres): claims never overlap. A worker killed mid-attempt loses
+/// nothing: its deliveries are claimed again when their lease ends (by default twice the
+/// attempt timeout and 30 s), and sent again with the same delivery id.
+///
+/// ```no_run
+/// # async fn run(dispatcher: tower_webhook::dispatch::Dispatcher) -> Result<(), tower_webhook::dispatch::DispatchError> {
+/// // Until Ctrl-C, then finish what is in flight.
+/// let summary = dispatcher
+///     .worker()
+///     .concurrency(32)
+///     .run(async { tokio::signal::ctrl_c().await.ok(); })
+///     .await?;
+/// println!("{} attempts", summary.attempts);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Worker {
+    dispatcher: Dispatcher,
+    concurrency: usize,
+    poll_interval: Duration,
+    lease: Option<Duration>,
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerSummary {
+    /// Attempts made and recorded.
+    pub attempts: u64,
+    /// Deliveries that succeeded.
+    pub succeeded: u64,
+    /// Deliveries that failed for good.
+    pub failed: u64,
+    /// Attempts that failed and were scheduled again.
+    pub retried: u64,
+}
+
+/// A worker running in the background, from [`Worker::spawn`].
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<WorkerSummary, DispatchError>>,
+}
+
+impl WorkerHandle {
+    /// Stops claiming, finishes the attempts in flight, records them, and returns.
+    ///
+    /// # Errors
+    ///
+    /// The worker's error, if it stopped on one.
+    pub async fn shutdown(mut self) -> Result<WorkerSummary, DispatchError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+            .await
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+    }
+}
+
+type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Worker {
+    pub(crate) fn new(dispatcher: Dispatcher) -> Self {
+        Self {
+            dispatcher,
+            concurrency: 16,
+            poll_interval: Duration::from_millis(500),
+            lease: None,
+        }
+    }
+
+    /// Attempts in flight at once (default 16, at least 1).
+    pub fn concurrency(mut self, attempts: usize) -> Self {
+        self.concurrency = attempts.max(1);
+        self
+    }
+
+    /// How often an idle worker looks for due deliveries that it was not told about: ones
+    /// another process queued into a store that cannot say so (SQLite), and retries coming
+    /// due (default 500 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a claim holds a delivery before another worker may take it (default twice the
+    /// attempt timeout and 30 s). Shorter means a killed worker's deliveries go out sooner;
+    /// it must stay longer than an attempt, or a slow attempt may be made twice.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Runs in the background until [`WorkerHandle::shutdown`].
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(self.run(async {
+            let _ = stopped.await;
+        }));
+        WorkerHandle {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Delivers until `shutdown` completes, then stops claiming, finishes the attempts in
+    /// flight, records them, and returns.
+    ///
+    /// # Errors
+    ///
+    /// When the store keeps failing to claim (for about two minutes).
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<WorkerSummary, DispatchError> {
+        self.drive(Box::pin(shutdown), false).await
+    }
+
+    /// Delivers until nothing is left to do: every delivery succeeded, failed for good, or
+    /// belongs to a disabled endpoint. Retries are waited for.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_until_idle(self) -> Result<WorkerSummary, DispatchError> {
+        self.drive(Box::pin(std::future::pending()), true).await
+    }
+
+    async fn drive(
+        self,
+        mut shutdown: Shutdown,
+        until_idle: bool,
+    ) -> Result<WorkerSummary, DispatchError> {
+        let store = Arc::clone(&self.dispatcher.shared.store);
+        let token = self.dispatcher.shared.token;
+        let lease_ms = self.lease.map_or_else(
+            || lease_for(self.dispatcher.shared.attempt_timeout),
+            |lease| i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
+        );
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let recorded = Arc::new(Notify::new());
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(
+            self.dispatcher.clone(),
+            finished_rx,
+            Arc::clone(&recorded),
+        ));
+
+        let mut claim_failures = 0;
+        let outcome = loop {
+            let first = tokio::select! {
+                biased;
+                () = &mut shutdown => break Ok(()),
+                permit = Arc::clone(&slots).acquire_owned() => permit.expect("never closed"),
+            };
+            let mut permits = vec![first];
+            while let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
+                permits.push(permit);
+            }
+            let now = now_millis();
+            let lease = Lease {
+                token,
+                until: now.saturating_add(lease_ms),
+            };
+            let limit = u32::try_from(permits.len()).unwrap_or(u32::MAX);
+            let claims = match store.claim(now, lease, limit).await {
+                Ok(claims) => {
+                    claim_failures = 0;
+                    claims
+                }
+                Err(error) => {
+                    claim_failures += 1;
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(%error, "claiming deliveries failed");
+                    if claim_failures >= CLAIM_FAILURES {
+                        break Err(DispatchError::Store(error));
+                    }
+                    drop(error);
+                    drop(permits);
+                    let pause = Duration::from_millis(100 << claim_failures.min(6));
+                    tokio::select! {
+                        () = &mut shutdown => break Ok(()),
+                        () = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
+            if claims.is_empty() {
+                drop(permits);
+                let mut wait = self.poll_interval;
+                if until_idle && slots.available_permits() == self.concurrency {
+                    // Nothing in flight, nothing unrecorded: is anything left at all?
+                    let pending = store.pending().await?;
+                    if pending.count == 0 {
+                        break Ok(());
+                    }
+                    if let Some(due) = pending.next_due {
+                        let until_due =
+                            u64::try_from(due.saturating_sub(now_millis())).unwrap_or(0);
+                        wait = wait.min(Duration::from_millis(until_due.max(1)));
+                    }
+                }
+                tokio::select! {
+                    () = &mut shutdown => break Ok(()),
+                    () = store.wait_for_work(wait) => {}
+                    () = recorded.notified() => {}
+                }
+                continue;
+            }
+            for (claim, permit) in claims.into_iter().zip(permits) {
+                let dispatcher = self.dispatcher.clone();
+                let finished = finished_tx.clone();
+                tokio::spawn(async move {
+                    let outcome = dispatcher.attempt(&claim).await;
+                    let done = Finished {
+                        claim,
+                        lease,
+                        outcome,
+                    };
+                    // The recorder outlives every attempt: it stops only when all senders
+                    // are gone.
+                    let _ = finished.send((done, permit));
+                });
+            }
+        };
+        // Graceful: no more claims; attempts in flight finish (each within its timeout) and are
+        // recorded before the recorder sees the channel close.
+        drop(finished_tx);
+        let summary = recorder
+            .await
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+        outcome.map(|()| summary)
+    }
+}
+
+/// Records finished attempts in batches, then frees their slots.
+async fn record(
+    dispatcher: Dispatcher,
+    mut finished: mpsc::UnboundedReceiver<(Finished, OwnedSemaphorePermit)>,
+    recorded: Arc<Notify>,
+) -> WorkerSummary {
+    let mut summary = WorkerSummary::default();
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    let mut permits = Vec::with_capacity(RECORD_BATCH);
+    while let Some((done, permit)) = finished.recv().await {
+        batch.push(done);
+        permits.push(permit);
+        while batch.len() < RECORD_BATCH {
+            match finished.try_recv() {
+                Ok((done, permit)) => {
+                    batch.push(done);
+                    permits.push(permit);
+                }
+                Err(_) => break,
+            }
+        }
+        for try_number in 1..=RECORD_TRIES {
+            match dispatcher.record(&batch).await {
+                Ok(reports) => {
+                    for report in reports {
+                        summary.attempts += 1;
+                        match report.next {
+                            Next::Succeeded => summary.succeeded += 1,
+                            Next::Failed => summary.failed += 1,
+                            Next::RetryAt(_) => summary.retried += 1,
+                        }
+                    }
+                    break;
+                }
+                // Unrecorded attempts are not lost: their leases end, and another claim makes
+                // them again, with the same delivery id.
+                Err(_error) if try_number < RECORD_TRIES => {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(error = %_error, "recording attempts failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(100 << try_number.min(5))).await;
+                }
+                Err(_error) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::error!(error = %_error, "recording attempts failed; their leases will expire");
+                }
+            }
+        }
+        batch.clear();
+        permits.clear();
+        recorded.notify_waiters();
+    }
+    summary
+}
+
+impl fmt::Display for WorkerSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} attempts: {} succeeded, {} failed, {} to retry",
+            self.attempts, self.succeeded, self.failed, self.retried
+        )
+    }
+}

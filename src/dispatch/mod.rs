@@ -59,3 +59,8 @@ pub use store::{
     AttemptRow, DeliveryFilter, DeliveryRow, DeliveryStatus, MemoryStore, Next, Store,
 };
 pub use worker::{Worker, WorkerHandle, WorkerSummary};
+
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;

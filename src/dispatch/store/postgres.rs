@@ -1,0 +1,5 @@
+//! Placeholder: the PostgresStore is being written.
+
+/// The postgres store (not implemented yet).
+#[derive(Debug)]
+pub struct PostgresStore;

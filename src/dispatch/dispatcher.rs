@@ -298,8 +298,13 @@ pub(crate) struct Finished {
 impl Dispatcher {
     /// A Dispatcher over `store`, sealing secrets with `key`.
     pub fn builder(store: impl Store, key: StorageKey) -> DispatcherBuilder {
+        Self::builder_shared(Arc::new(store), key)
+    }
+
+    /// A Dispatcher over a store shared with others (another Dispatcher, your own queries).
+    pub fn builder_shared(store: Arc<dyn Store>, key: StorageKey) -> DispatcherBuilder {
         DispatcherBuilder {
-            store: Arc::new(store),
+            store,
             key,
             schemes: HashMap::new(),
             schedule: RetrySchedule::default(),

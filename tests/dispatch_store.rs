@@ -1,0 +1,1053 @@
+//! One conformance suite for every Dispatcher store: memory always, SQLite with the `sqlite`
+//! feature, Postgres with the `postgres` feature and `DATABASE_URL` (it says when it skips).
+//!
+//! Every delivery goes over real HTTP to receivers behind the crate's own
+//! `VerifySignatureLayer`, so "delivered" means "accepted as correctly signed".
+#![cfg(feature = "dispatch")]
+
+mod dispatch_support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use dispatch_support::Receiver;
+use tower_webhook::Secret;
+use tower_webhook::dispatch::store::{
+    Completion, EndpointRow, EventRow, Lease, NewDelivery, Next, Store,
+};
+use tower_webhook::dispatch::{
+    AttemptRow, AutoDisable, DeliveryFilter, DeliveryStatus, DispatchError, Dispatcher, Event,
+    NewEndpoint, RetrySchedule, StorageKey,
+};
+
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    _guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+pub async fn memory() -> Fixture {
+    Fixture {
+        store: Arc::new(tower_webhook::dispatch::MemoryStore::new()),
+        _guard: None,
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub async fn sqlite() -> Option<Fixture> {
+    struct RemoveDir(std::path::PathBuf);
+    impl Drop for RemoveDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("tw-dispatch-{}", random()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = tower_webhook::dispatch::SqliteStore::open(dir.join("deliveries.db"))
+        .await
+        .unwrap();
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: Some(Box::new(RemoveDir(dir))),
+    })
+}
+
+#[cfg(feature = "postgres")]
+pub async fn postgres() -> Option<Fixture> {
+    let Ok(admin) = std::env::var("DATABASE_URL") else {
+        eprintln!(
+            "SKIP: Postgres conformance tests (set DATABASE_URL; .ci/postgres.sh starts one)"
+        );
+        return None;
+    };
+    use sqlx::Connection as _;
+    let name = format!("tw_conformance_{}", random());
+    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    let store = tower_webhook::dispatch::PostgresStore::connect(url.as_str())
+        .await
+        .unwrap();
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: None,
+    })
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn random() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(SystemTime::now())
+}
+
+/// Quick retries, no jitter, short timeouts: the tests wait milliseconds, not hours.
+fn quick(store: &Arc<dyn Store>, key: &StorageKey) -> tower_webhook::dispatch::DispatcherBuilder {
+    Dispatcher::builder_shared(Arc::clone(store), key.clone())
+        .retry_schedule(RetrySchedule::new([Duration::from_millis(20); 3]).jitter(false))
+        .attempt_timeout(Duration::from_secs(2))
+}
+
+fn dispatcher(store: &Arc<dyn Store>) -> Dispatcher {
+    quick(store, &StorageKey::generate().unwrap()).build()
+}
+
+async fn drain(dispatcher: &Dispatcher) {
+    let run = dispatcher
+        .worker()
+        .concurrency(8)
+        .poll_interval(Duration::from_millis(20))
+        .run_until_idle();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the worker went idle")
+        .unwrap();
+}
+
+macro_rules! suite {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let fixture = super::memory().await;
+                    super::$test(fixture.store.clone()).await;
+                }
+            )*
+        }
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(fixture) = super::sqlite().await else { return };
+                    super::$test(fixture.store.clone()).await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(fixture) = super::postgres().await else { return };
+                    super::$test(fixture.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    every_delivery_verifies_at_the_matching_endpoints,
+    retries_keep_the_delivery_id_until_the_receiver_recovers,
+    a_final_4xx_fails_at_once_and_a_schedule_runs_out,
+    connection_errors_and_timeouts_are_retried,
+    retry_after_is_obeyed,
+    idempotency_keys_queue_nothing_twice,
+    failing_endpoints_are_disabled_and_their_deliveries_wait,
+    resend_and_recover_send_again_with_the_same_id,
+    dispatch_sync_attempts_now_and_reports,
+    response_bodies_are_cut_and_attempts_logged,
+    secrets_are_sealed_and_rotate,
+    claims_respect_leases_and_the_per_endpoint_cap,
+    a_lost_lease_does_not_overwrite_the_new_holder,
+    graceful_shutdown_finishes_what_is_in_flight,
+    stats_count_and_measure,
+    bad_input_is_refused_with_a_reason,
+);
+
+async fn every_delivery_verifies_at_the_matching_endpoints(store: Arc<dyn Store>) {
+    let standard = Receiver::start("standard-webhooks", WHSEC).await;
+    let github = Receiver::start("github", "It's a Secret to Everybody").await;
+    let stripe = Receiver::start("stripe", "whsec_test_secret").await;
+    let hubspot = Receiver::start("hubspot", "hubspot-app-secret").await;
+    let dispatcher = dispatcher(&store);
+    for (receiver, patterns) in [
+        (&standard, vec!["order.*"]),
+        (&github, vec!["order.paid", "invoice"]),
+        (&stripe, vec!["*"]),
+        (&hubspot, vec!["invoice.*"]),
+    ] {
+        dispatcher
+            .add_endpoint(
+                NewEndpoint::new(receiver.url(), &receiver.scheme, receiver.secret.as_str())
+                    .events(patterns),
+            )
+            .await
+            .unwrap();
+    }
+    let mut expected: Vec<(&Receiver, String)> = Vec::new();
+    for (n, event_type) in [
+        "order.paid",
+        "order.shipped",
+        "invoice.created",
+        "user.deleted",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let payload = format!(r#"{{"type":"{event_type}","n":{n}}}"#);
+        let dispatched = dispatcher
+            .dispatch(Event::new(event_type, payload))
+            .await
+            .unwrap();
+        assert!(!dispatched.duplicate);
+        let matching: Vec<&Receiver> = match event_type {
+            "order.paid" => vec![&standard, &github, &stripe],
+            "order.shipped" => vec![&standard, &stripe],
+            "invoice.created" => vec![&github, &stripe, &hubspot],
+            _ => vec![&stripe],
+        };
+        assert_eq!(
+            dispatched.delivery_ids.len(),
+            matching.len(),
+            "{event_type}"
+        );
+        for (receiver, id) in matching.into_iter().zip(dispatched.delivery_ids) {
+            expected.push((receiver, id));
+        }
+    }
+    drain(&dispatcher).await;
+
+    for receiver in [&standard, &github, &stripe, &hubspot] {
+        let mut want: Vec<String> = expected
+            .iter()
+            .filter(|(r, _)| r.addr == receiver.addr)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let seen = receiver.seen();
+        assert_eq!(
+            seen.len(),
+            want.len(),
+            "{}: one verified request each",
+            receiver.scheme
+        );
+        // Schemes with an id header carry the delivery id; every delivery reached its receiver.
+        if receiver.scheme != "hubspot" && receiver.scheme != "stripe" {
+            let mut got = receiver.ids();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{}", receiver.scheme);
+        }
+        for received in seen {
+            let body: serde_json::Value = serde_json::from_slice(&received.body).unwrap();
+            assert!(body["type"].is_string(), "the exact payload arrives");
+        }
+    }
+    for (_, id) in &expected {
+        let log = dispatcher.delivery(id).await.unwrap().unwrap();
+        assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
+        assert_eq!(log.attempts.len(), 1);
+        assert_eq!(log.attempts[0].status, Some(204));
+        assert_eq!(log.attempts[0].number, 1);
+    }
+    // GitHub carries the event type in a header: the dispatcher writes it.
+    assert!(github.seen().iter().all(|r| {
+        r.event_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("order") || t.starts_with("invoice"))
+    }));
+}
+
+async fn retries_keep_the_delivery_id_until_the_receiver_recovers(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    receiver.answer_first(&[503, 500, 429]);
+    let dispatcher = dispatcher(&store);
+    add(&dispatcher, &receiver).await;
+    let id = one(&dispatcher, "order.paid").await;
+    drain(&dispatcher).await;
+
+    assert_eq!(
+        receiver.ids(),
+        vec![id.clone(); 4],
+        "one id across every attempt"
+    );
+    let timestamps: Vec<String> = receiver
+        .seen()
+        .iter()
+        .map(|r| r.headers["webhook-timestamp"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(timestamps.len(), 4);
+    let log = dispatcher.delivery(&id).await.unwrap().unwrap();
+    assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
+    let statuses: Vec<Option<u16>> = log.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(503), Some(500), Some(429), Some(204)]);
+    let numbers: Vec<u32> = log.attempts.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+    assert_eq!(log.delivery.attempts, 4);
+}
+
+async fn a_final_4xx_fails_at_once_and_a_schedule_runs_out(store: Arc<dyn Store>) {
+    let refusing = Receiver::start("standard-webhooks", WHSEC).await;
+    refusing.answer_always(400);
+    let broken = Receiver::start("github", "gh-secret").await;
+    broken.answer_always(500);
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&outcomes);
+    let dispatcher = quick(&store, &StorageKey::generate().unwrap())
+        .on_outcome(move |report| {
+            seen.lock()
+                .unwrap()
+                .push((report.delivery_id.clone(), report.next))
+        })
+        .build();
+    add(&dispatcher, &refusing).await;
+    add(&dispatcher, &broken).await;
+    let dispatched = dispatcher
+        .dispatch(Event::new("order.paid", "{}"))
+        .await
+        .unwrap();
+    drain(&dispatcher).await;
+
+    let refused = dispatcher
+        .delivery(&dispatched.delivery_ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.delivery.status, DeliveryStatus::Failed);
+    assert_eq!(refused.attempts.len(), 1, "a 400 is not retried");
+    assert_eq!(refused.delivery.last_status, Some(400));
+    let exhausted = dispatcher
+        .delivery(&dispatched.delivery_ids[1])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exhausted.delivery.status, DeliveryStatus::Failed);
+    assert_eq!(exhausted.attempts.len(), 4, "three waits: four attempts");
+    assert_eq!(broken.seen().len(), 4);
+    let mut outcomes = outcomes.lock().unwrap().clone();
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want = vec![
+        (dispatched.delivery_ids[0].clone(), Next::Failed),
+        (dispatched.delivery_ids[1].clone(), Next::Failed),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(outcomes, want, "one final callback per delivery");
+}
+
+async fn connection_errors_and_timeouts_are_retried(store: Arc<dyn Store>) {
+    // Nothing listens here at first; the receiver comes up on the same port later.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let slow = Receiver::start("standard-webhooks", WHSEC).await;
+    slow.delay(Duration::from_millis(1500));
+    let dispatcher =
+        Dispatcher::builder_shared(Arc::clone(&store), StorageKey::generate().unwrap())
+            .retry_schedule(RetrySchedule::new([Duration::from_millis(300); 8]).jitter(false))
+            .attempt_timeout(Duration::from_millis(500))
+            .build();
+    let down = dispatcher
+        .add_endpoint(NewEndpoint::new(
+            format!("http://{addr}/hook"),
+            "standard-webhooks",
+            WHSEC,
+        ))
+        .await
+        .unwrap();
+    add(&dispatcher, &slow).await;
+    let dispatched = dispatcher
+        .dispatch(Event::new("order.paid", "{}"))
+        .await
+        .unwrap();
+    let worker = dispatcher
+        .worker()
+        .poll_interval(Duration::from_millis(20))
+        .spawn();
+    // Let the first attempts fail, then bring the receiver up and speed up the slow one.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let back = Receiver::on(listener, "standard-webhooks", WHSEC);
+    slow.delay(Duration::ZERO);
+    wait_for(|| async {
+        let logs = [
+            dispatcher
+                .delivery(&dispatched.delivery_ids[0])
+                .await
+                .unwrap()
+                .unwrap(),
+            dispatcher
+                .delivery(&dispatched.delivery_ids[1])
+                .await
+                .unwrap()
+                .unwrap(),
+        ];
+        logs.iter()
+            .all(|log| log.delivery.status == DeliveryStatus::Succeeded)
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+
+    let refused = dispatcher
+        .delivery(&dispatched.delivery_ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.delivery.endpoint_id, down.id);
+    let first = &refused.attempts[0];
+    assert_eq!(first.status, None);
+    assert!(
+        first.error.as_deref().is_some_and(|e| !e.is_empty()),
+        "{first:?}"
+    );
+    assert_eq!(back.ids(), [dispatched.delivery_ids[0].clone()]);
+    let timed_out = dispatcher
+        .delivery(&dispatched.delivery_ids[1])
+        .await
+        .unwrap()
+        .unwrap();
+    let first = &timed_out.attempts[0];
+    assert_eq!(first.status, None);
+    assert!(
+        first.error.as_deref().unwrap().contains("timed out"),
+        "{first:?}"
+    );
+}
+
+async fn retry_after_is_obeyed(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    receiver.answer_with_header(429, "retry-after", "1");
+    let dispatcher = dispatcher(&store);
+    add(&dispatcher, &receiver).await;
+    let id = one(&dispatcher, "order.paid").await;
+    drain(&dispatcher).await;
+    let log = dispatcher.delivery(&id).await.unwrap().unwrap();
+    assert_eq!(log.attempts.len(), 2);
+    let gap = log.attempts[1].started_at - log.attempts[0].started_at;
+    assert!(gap >= 1000, "waited {gap} ms, not the 20 ms scheduled");
+}
+
+async fn idempotency_keys_queue_nothing_twice(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    let dispatcher = dispatcher(&store);
+    add(&dispatcher, &receiver).await;
+    add(&dispatcher, &receiver).await;
+    let event = || Event::new("order.paid", r#"{"order":77}"#).idempotency_key("order-77-paid");
+    let first = dispatcher.dispatch(event()).await.unwrap();
+    let again = dispatcher.dispatch(event()).await.unwrap();
+    assert!(!first.duplicate);
+    assert!(again.duplicate);
+    assert_eq!(again.event_id, first.event_id);
+    assert_eq!(again.delivery_ids, first.delivery_ids);
+    // Concurrent dispatches of one key: one wins, the others get its ids.
+    let racing = (0..8).map(|_| {
+        let dispatcher = dispatcher.clone();
+        tokio::spawn(async move {
+            dispatcher
+                .dispatch(Event::new("order.paid", "{}").idempotency_key("race"))
+                .await
+                .unwrap()
+        })
+    });
+    let results: Vec<_> = futures_join(racing).await;
+    assert_eq!(results.iter().filter(|d| !d.duplicate).count(), 1);
+    assert!(
+        results
+            .iter()
+            .all(|d| d.delivery_ids == results[0].delivery_ids)
+    );
+    drain(&dispatcher).await;
+    assert_eq!(receiver.seen().len(), 4, "two events, two endpoints each");
+}
+
+async fn failing_endpoints_are_disabled_and_their_deliveries_wait(store: Arc<dyn Store>) {
+    let failing = Receiver::start("standard-webhooks", WHSEC).await;
+    failing.answer_always(503);
+    let healthy = Receiver::start("github", "gh").await;
+    let disabled = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&disabled);
+    let dispatcher = quick(&store, &StorageKey::generate().unwrap())
+        .auto_disable(AutoDisable::after(3))
+        .on_endpoint_disabled(move |endpoint| {
+            assert!(!endpoint.enabled);
+            assert!(endpoint.disabled_reason.as_deref().unwrap().contains('3'));
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+        .build();
+    let bad = add(&dispatcher, &failing).await;
+    add(&dispatcher, &healthy).await;
+    for n in 0..3 {
+        dispatcher
+            .dispatch(Event::new("order.paid", format!(r#"{{"n":{n}}}"#)))
+            .await
+            .unwrap();
+    }
+    // `run_until_idle` ends: what is left belongs to a disabled endpoint.
+    drain(&dispatcher).await;
+    assert_eq!(disabled.load(Ordering::SeqCst), 1);
+    let endpoint = dispatcher.endpoint(&bad).await.unwrap().unwrap();
+    assert!(!endpoint.enabled);
+    assert_eq!(healthy.seen().len(), 3);
+    let waiting = dispatcher
+        .deliveries(DeliveryFilter {
+            endpoint_id: Some(bad.clone()),
+            status: Some(DeliveryStatus::Pending),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(!waiting.is_empty(), "deliveries wait for the endpoint");
+    // New events skip a disabled endpoint.
+    let skipped = dispatcher
+        .dispatch(Event::new("order.paid", "{}"))
+        .await
+        .unwrap();
+    assert_eq!(skipped.delivery_ids.len(), 1);
+
+    failing.answer_always(204);
+    dispatcher.enable(&bad).await.unwrap();
+    let endpoint = dispatcher.endpoint(&bad).await.unwrap().unwrap();
+    assert!(endpoint.enabled);
+    assert_eq!(endpoint.failures, 0);
+    drain(&dispatcher).await;
+    let left = dispatcher
+        .deliveries(DeliveryFilter {
+            endpoint_id: Some(bad.clone()),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 3);
+    assert!(
+        left.iter().all(|d| d.status == DeliveryStatus::Succeeded),
+        "{left:?}"
+    );
+    assert!(matches!(
+        dispatcher.enable("ep_nope").await,
+        Err(DispatchError::NoSuchEndpoint(_))
+    ));
+}
+
+async fn resend_and_recover_send_again_with_the_same_id(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    receiver.answer_always(410);
+    let dispatcher = dispatcher(&store);
+    let endpoint = add(&dispatcher, &receiver).await;
+    let before = SystemTime::now() - Duration::from_secs(1);
+    let ids: Vec<String> = {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(one(&dispatcher, "order.paid").await);
+        }
+        ids
+    };
+    drain(&dispatcher).await;
+    for id in &ids {
+        let log = dispatcher.delivery(id).await.unwrap().unwrap();
+        assert_eq!(log.delivery.status, DeliveryStatus::Failed);
+    }
+    receiver.answer_always(204);
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    assert_eq!(
+        dispatcher.recover(&endpoint, later).await.unwrap(),
+        0,
+        "none failed since then"
+    );
+    assert_eq!(dispatcher.recover(&endpoint, before).await.unwrap(), 3);
+    drain(&dispatcher).await;
+    for id in &ids {
+        let log = dispatcher.delivery(id).await.unwrap().unwrap();
+        assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
+        assert_eq!(log.attempts.len(), 2);
+        assert_eq!(log.attempts[1].number, 2);
+    }
+    // Resend a succeeded one: the receiver sees its id a third time.
+    dispatcher.resend(&ids[0]).await.unwrap();
+    drain(&dispatcher).await;
+    assert_eq!(receiver.ids().iter().filter(|id| **id == ids[0]).count(), 3);
+    assert!(matches!(
+        dispatcher.resend("msg_nope").await,
+        Err(DispatchError::NoSuchDelivery(_))
+    ));
+}
+
+async fn dispatch_sync_attempts_now_and_reports(store: Arc<dyn Store>) {
+    let up = Receiver::start("standard-webhooks", WHSEC).await;
+    let flaky = Receiver::start("standard-webhooks", WHSEC).await;
+    flaky.answer_first(&[502]);
+    let dispatcher = dispatcher(&store);
+    let up_id = add(&dispatcher, &up).await;
+    let flaky_id = add(&dispatcher, &flaky).await;
+    let (dispatched, reports) = dispatcher
+        .dispatch_sync(Event::new("order.paid", "{}"))
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 2);
+    let report = |endpoint: &str| reports.iter().find(|r| r.endpoint_id == endpoint).unwrap();
+    assert_eq!(report(&up_id).status, Some(204));
+    assert!(report(&up_id).is_final());
+    assert_eq!(report(&flaky_id).status, Some(502));
+    assert!(
+        report(&flaky_id).retry_at().is_some(),
+        "left for the workers"
+    );
+    assert_eq!(up.ids(), [report(&up_id).delivery_id.clone()]);
+    assert!(
+        dispatched
+            .delivery_ids
+            .contains(&report(&flaky_id).delivery_id)
+    );
+    drain(&dispatcher).await;
+    let log = dispatcher
+        .delivery(&report(&flaky_id).delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
+    assert_eq!(log.attempts.len(), 2);
+    assert_eq!(
+        up.seen().len(),
+        1,
+        "a synchronous delivery is not sent again by workers"
+    );
+}
+
+async fn response_bodies_are_cut_and_attempts_logged(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    receiver.answer_with_body(500, 100_000);
+    receiver.answer_with_body(200, 10);
+    let dispatcher = dispatcher(&store);
+    add(&dispatcher, &receiver).await;
+    let id = one(&dispatcher, "order.paid").await;
+    drain(&dispatcher).await;
+    let log = dispatcher.delivery(&id).await.unwrap().unwrap();
+    assert_eq!(log.attempts.len(), 2);
+    let AttemptRow { response_body, .. } = &log.attempts[0];
+    assert_eq!(
+        response_body.len(),
+        tower_webhook::dispatch::store::RESPONSE_BODY_LIMIT
+    );
+    assert!(response_body.iter().all(|&b| b == b'x'));
+    assert_eq!(log.attempts[1].response_body, b"xxxxxxxxxx");
+    assert_eq!(log.attempts[1].status, Some(200));
+}
+
+async fn secrets_are_sealed_and_rotate(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    let key = StorageKey::generate().unwrap();
+    let dispatcher = quick(&store, &key).build();
+    let old = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let endpoint = dispatcher
+        .add_endpoint(NewEndpoint::new(receiver.url(), "standard-webhooks", old).secret(WHSEC))
+        .await
+        .unwrap();
+    let row = store.endpoint(&endpoint.id).await.unwrap().unwrap();
+    for secret in [
+        old,
+        WHSEC,
+        "C2FVsBQIhrscChlQIMV",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ] {
+        assert!(
+            !row.sealed_secrets
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "a secret in plain text in the store"
+        );
+    }
+    assert!(!format!("{row:?}{endpoint:?}{dispatcher:?}").contains("MfKQ9r8G"));
+
+    // Signed with the first secret, which this receiver does not know: refused (401, final).
+    let refused = one(&dispatcher, "order.paid").await;
+    drain(&dispatcher).await;
+    let log = dispatcher.delivery(&refused).await.unwrap().unwrap();
+    assert_eq!(log.delivery.last_status, Some(401));
+    assert!(receiver.seen().is_empty());
+
+    dispatcher
+        .rotate_secrets(&endpoint.id, [Secret::new(WHSEC), Secret::new(old)])
+        .await
+        .unwrap();
+    let accepted = one(&dispatcher, "order.paid").await;
+    drain(&dispatcher).await;
+    assert_eq!(receiver.ids(), [accepted]);
+
+    // Another storage key cannot open them: the attempt says so, nothing is sent.
+    let stranger = quick(&store, &StorageKey::generate().unwrap())
+        .retry_schedule(RetrySchedule::new([]))
+        .build();
+    let unopened = one(&stranger, "order.paid").await;
+    drain(&stranger).await;
+    let log = stranger.delivery(&unopened).await.unwrap().unwrap();
+    assert_eq!(log.delivery.status, DeliveryStatus::Failed);
+    assert!(
+        log.attempts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("storage key")
+    );
+    assert_eq!(receiver.seen().len(), 1);
+}
+
+fn endpoint_row(id: &str, max_in_flight: u32) -> EndpointRow {
+    EndpointRow {
+        id: id.to_owned(),
+        url: "http://127.0.0.1:9/".into(),
+        scheme: "standard-webhooks".into(),
+        sealed_secrets: vec![1, 2, 3],
+        patterns: vec!["*".into()],
+        enabled: true,
+        disabled_reason: None,
+        name: None,
+        labels: Default::default(),
+        max_in_flight,
+        failures: 0,
+        failing_since: None,
+        created_at: 1,
+    }
+}
+
+async fn enqueue_raw(
+    store: &Arc<dyn Store>,
+    event: &str,
+    endpoints: &[&str],
+    due: i64,
+) -> Vec<String> {
+    let deliveries = endpoints
+        .iter()
+        .enumerate()
+        .map(|(n, endpoint)| NewDelivery {
+            id: format!("msg_{event}_{n}"),
+            endpoint_id: (*endpoint).to_owned(),
+            next_attempt_at: due,
+        })
+        .collect();
+    let row = EventRow {
+        id: format!("evt_{event}"),
+        event_type: "order.paid".into(),
+        payload: b"{}".to_vec(),
+        content_type: "application/json".into(),
+        idempotency_key: None,
+        created_at: due,
+    };
+    store
+        .enqueue(row, deliveries, None)
+        .await
+        .unwrap()
+        .delivery_ids
+}
+
+async fn claims_respect_leases_and_the_per_endpoint_cap(store: Arc<dyn Store>) {
+    store
+        .add_endpoint(endpoint_row("ep_narrow", 2))
+        .await
+        .unwrap();
+    store
+        .add_endpoint(endpoint_row("ep_wide", 100))
+        .await
+        .unwrap();
+    for n in 0..5 {
+        enqueue_raw(
+            &store,
+            &format!("e{n}"),
+            &["ep_narrow", "ep_wide"],
+            1_000 + n,
+        )
+        .await;
+    }
+    enqueue_raw(&store, "later", &["ep_wide"], 50_000).await;
+    let lease = |until| Lease { token: 7, until };
+
+    let claims = store.claim(2_000, lease(10_000), 100).await.unwrap();
+    let narrow = claims
+        .iter()
+        .filter(|c| c.endpoint.id == "ep_narrow")
+        .count();
+    let wide = claims.iter().filter(|c| c.endpoint.id == "ep_wide").count();
+    assert_eq!(
+        (narrow, wide),
+        (2, 5),
+        "the cap holds one endpoint, not the other"
+    );
+    assert!(
+        claims.iter().all(|c| c.delivery.id != "msg_later_0"),
+        "not due yet"
+    );
+    let first = claims
+        .iter()
+        .find(|c| c.endpoint.id == "ep_narrow")
+        .unwrap();
+    assert_eq!(first.delivery.id, "msg_e0_0", "oldest due first");
+    assert_eq!(first.event.payload, b"{}");
+    assert_eq!(first.delivery.attempts, 0);
+
+    // Leased ones are not claimed again, and still count against the cap.
+    assert!(
+        store
+            .claim(3_000, lease(10_000), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // When the leases end, they come back (a killed worker's deliveries).
+    let again = store
+        .claim(
+            10_001,
+            Lease {
+                token: 8,
+                until: 20_000,
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    let narrow: Vec<String> = again
+        .iter()
+        .filter(|c| c.endpoint.id == "ep_narrow")
+        .map(|c| c.delivery.id.clone())
+        .collect();
+    assert_eq!(
+        narrow,
+        ["msg_e0_0", "msg_e1_0"],
+        "the narrow endpoint's cap again"
+    );
+    assert_eq!(again.len(), 7);
+
+    // Released ones are claimable at once.
+    let ids = narrow;
+    store
+        .release(
+            &ids,
+            Lease {
+                token: 8,
+                until: 20_000,
+            },
+        )
+        .await
+        .unwrap();
+    let released = store
+        .claim(
+            10_002,
+            Lease {
+                token: 9,
+                until: 20_000,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(released.len(), 1);
+    // Disabled endpoints' deliveries are not claimed, and not pending for `run_until_idle`.
+    store
+        .set_enabled("ep_narrow", false, Some("test"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim(30_000, lease(40_000), 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.endpoint.id == "ep_wide")
+    );
+    let pending = store.pending().await.unwrap();
+    assert_eq!(pending.count, 6, "ep_wide's five and the later one");
+}
+
+async fn a_lost_lease_does_not_overwrite_the_new_holder(store: Arc<dyn Store>) {
+    store.add_endpoint(endpoint_row("ep_a", 10)).await.unwrap();
+    let ids = enqueue_raw(&store, "x", &["ep_a"], 1_000).await;
+    let old = Lease {
+        token: 1,
+        until: 2_000,
+    };
+    let new = Lease {
+        token: 2,
+        until: 9_000,
+    };
+    assert_eq!(store.claim(1_000, old, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.claim(2_001, new, 10).await.unwrap().len(),
+        1,
+        "the old lease ended"
+    );
+    let attempt = |number, status| AttemptRow {
+        delivery_id: ids[0].clone(),
+        number,
+        started_at: 2_500,
+        duration_ms: 5,
+        status: Some(status),
+        error: None,
+        response_body: Vec::new(),
+    };
+    // The old holder finishes late with a failure: logged, but it does not decide.
+    store
+        .complete(vec![Completion {
+            lease: old,
+            endpoint_id: "ep_a".into(),
+            attempt: attempt(1, 500),
+            succeeded: false,
+            next: Next::Failed,
+        }])
+        .await
+        .unwrap();
+    let (row, attempts) = store.delivery(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(row.status, DeliveryStatus::Pending);
+    assert_eq!(attempts.len(), 1);
+    let health = store
+        .complete(vec![Completion {
+            lease: new,
+            endpoint_id: "ep_a".into(),
+            attempt: attempt(1, 200),
+            succeeded: true,
+            next: Next::Succeeded,
+        }])
+        .await
+        .unwrap();
+    assert!(
+        health.is_empty(),
+        "a success does not grow a run of failures"
+    );
+    let (row, attempts) = store.delivery(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(row.status, DeliveryStatus::Succeeded);
+    assert_eq!(row.last_status, Some(200));
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(store.pending().await.unwrap().count, 0);
+    let endpoint = store.endpoint("ep_a").await.unwrap().unwrap();
+    assert_eq!((endpoint.failures, endpoint.failing_since), (0, None));
+}
+
+async fn graceful_shutdown_finishes_what_is_in_flight(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    receiver.delay(Duration::from_millis(400));
+    let dispatcher = dispatcher(&store);
+    add(&dispatcher, &receiver).await;
+    let ids = [one(&dispatcher, "a").await, one(&dispatcher, "b").await];
+    let worker = dispatcher.worker().spawn();
+    wait_for(|| async { !receiver.seen().is_empty() }).await;
+    let summary = worker.shutdown().await.unwrap();
+    assert_eq!(summary.succeeded, 2, "{summary}");
+    for id in &ids {
+        let log = dispatcher.delivery(id).await.unwrap().unwrap();
+        assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
+    }
+}
+
+async fn stats_count_and_measure(store: Arc<dyn Store>) {
+    let ok = Receiver::start("standard-webhooks", WHSEC).await;
+    let bad = Receiver::start("standard-webhooks", WHSEC).await;
+    bad.answer_always(404);
+    let dispatcher = dispatcher(&store);
+    let ok_id = add(&dispatcher, &ok).await;
+    add(&dispatcher, &bad).await;
+    ok.answer_first(&[500]);
+    for _ in 0..3 {
+        dispatcher
+            .dispatch(Event::new("order.paid", "{}"))
+            .await
+            .unwrap();
+    }
+    drain(&dispatcher).await;
+    let stats = dispatcher.stats(None).await.unwrap();
+    assert_eq!((stats.succeeded, stats.failed, stats.pending), (3, 3, 0));
+    assert_eq!(stats.attempts, 7, "one retry");
+    assert_eq!(stats.success_rate, Some(0.5));
+    assert_eq!(stats.attempts_per_delivery, Some(7.0 / 6.0));
+    let latency = stats.latency.unwrap();
+    assert!(latency.p50 <= latency.p99 && latency.p99 <= latency.max);
+    let mine = dispatcher.stats(Some(&ok_id)).await.unwrap();
+    assert_eq!((mine.succeeded, mine.failed, mine.attempts), (3, 0, 4));
+}
+
+async fn bad_input_is_refused_with_a_reason(store: Arc<dyn Store>) {
+    let dispatcher = dispatcher(&store);
+    let add = |endpoint| dispatcher.add_endpoint(endpoint);
+    assert!(matches!(
+        add(NewEndpoint::new("ftp://example.com/", "github", "s")).await,
+        Err(DispatchError::InvalidUrl { .. })
+    ));
+    assert!(matches!(
+        add(NewEndpoint::new("not a url", "github", "s")).await,
+        Err(DispatchError::InvalidUrl { .. })
+    ));
+    assert!(matches!(
+        add(NewEndpoint::new("http://127.0.0.1/", "nope", "s")).await,
+        Err(DispatchError::UnknownScheme(_))
+    ));
+    let error = add(NewEndpoint::new(
+        "http://127.0.0.1/",
+        "standard-webhooks",
+        "not base64 !",
+    ))
+    .await;
+    let Err(DispatchError::InvalidSecret { index: 0, .. }) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(!error.unwrap_err().to_string().contains("not base64 !"));
+    assert!(matches!(
+        add(NewEndpoint::new("http://127.0.0.1/", "github", "s").events(["order..x"])).await,
+        Err(DispatchError::Pattern(_))
+    ));
+    assert!(matches!(
+        dispatcher.dispatch(Event::new("", "{}")).await,
+        Err(DispatchError::InvalidEventType(_))
+    ));
+    assert!(matches!(
+        dispatcher.dispatch(Event::new("bad\ntype", "{}")).await,
+        Err(DispatchError::InvalidEventType(_))
+    ));
+    assert!(
+        store.endpoints().await.unwrap().is_empty(),
+        "nothing half-added"
+    );
+    let none = dispatcher
+        .dispatch(Event::new("order.paid", "{}"))
+        .await
+        .unwrap();
+    assert!(none.delivery_ids.is_empty(), "no endpoint, no delivery");
+}
+
+async fn add(dispatcher: &Dispatcher, receiver: &Receiver) -> String {
+    dispatcher
+        .add_endpoint(NewEndpoint::new(
+            receiver.url(),
+            &receiver.scheme,
+            receiver.secret.as_str(),
+        ))
+        .await
+        .unwrap()
+        .id
+}
+
+async fn one(dispatcher: &Dispatcher, event_type: &str) -> String {
+    let dispatched = dispatcher
+        .dispatch(Event::new(
+            event_type,
+            format!(r#"{{"type":"{event_type}"}}"#),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(dispatched.delivery_ids.len(), 1);
+    dispatched.delivery_ids[0].clone()
+}
+
+async fn wait_for<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("condition not met within 15 s");
+}
+
+async fn futures_join<T: Send + 'static>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        out.push(task.await.unwrap());
+    }
+    out
+}

@@ -97,6 +97,12 @@ pub enum DispatchError {
         /// Why.
         reason: String,
     },
+    /// Postgres is shared by several machines: its storage key must be given, not created.
+    #[error("a Postgres store needs its storage key given (the same on every machine)")]
+    KeyRequired,
+    /// The store the database name asks for is not compiled in.
+    #[error("this build has no {0} store: enable the crate's `{0}` feature")]
+    StoreUnavailable(&'static str),
     /// The operating system's random source failed.
     #[error("the operating system's random source failed")]
     Randomness,

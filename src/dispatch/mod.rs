@@ -43,6 +43,8 @@ mod dispatcher;
 mod endpoint;
 mod error;
 mod event;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod open;
 mod schedule;
 mod stats;
 pub mod store;
@@ -53,6 +55,8 @@ pub use dispatcher::{AttemptReport, DeliveryLog, Dispatched, Dispatcher, Dispatc
 pub use endpoint::{AutoDisable, Endpoint, NewEndpoint};
 pub use error::{DispatchError, StoreError};
 pub use event::Event;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use open::KeySource;
 pub use schedule::{InvalidSchedule, RetrySchedule};
 pub use stats::{Latency, Stats};
 pub use store::{

@@ -20,9 +20,10 @@ const CLAIM_FAILURES: u32 = 30;
 /// Tries to record a batch before leaving it to the leases: another claim redoes it.
 const RECORD_TRIES: u32 = 10;
 
-/// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease, attempts them
-/// (at most [`concurrency`](Self::concurrency) at once), and records each attempt and what
-/// follows it in the store, in batches.
+/// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease (up to twice
+/// [`concurrency`](Self::concurrency), so the next are ready), attempts them (at most
+/// `concurrency` at once), and records each attempt and what follows it in the store, in
+/// batches.
 ///
 /// Run as many workers as you like, in as many processes as the store allows (one machine for
 /// SQLite, any number for Postgres): claims never overlap. A worker killed mid-attempt loses
@@ -167,7 +168,11 @@ impl Worker {
             || lease_for(self.dispatcher.shared.attempt_timeout),
             |lease| i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
         );
-        let slots = Arc::new(Semaphore::new(self.concurrency));
+        // Twice as many claimed as sent, so that the next attempts are at hand while earlier
+        // ones are recorded: the connections never wait for the store.
+        let claimable = self.concurrency.saturating_mul(2);
+        let slots = Arc::new(Semaphore::new(claimable));
+        let sending = Arc::new(Semaphore::new(self.concurrency));
         let recorded = Arc::new(Notify::new());
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record(
@@ -217,7 +222,7 @@ impl Worker {
             if claims.is_empty() {
                 drop(permits);
                 let mut wait = self.poll_interval;
-                if until_idle && slots.available_permits() == self.concurrency {
+                if until_idle && slots.available_permits() == claimable {
                     // Nothing in flight, nothing unrecorded: is anything left at all?
                     let pending = store.pending().await?;
                     if pending.count == 0 {
@@ -239,8 +244,12 @@ impl Worker {
             for (claim, permit) in claims.into_iter().zip(permits) {
                 let dispatcher = self.dispatcher.clone();
                 let finished = finished_tx.clone();
+                let sending = Arc::clone(&sending);
                 tokio::spawn(async move {
-                    let outcome = dispatcher.attempt(&claim).await;
+                    let outcome = {
+                        let _sending = sending.acquire().await.expect("never closed");
+                        dispatcher.attempt(&claim).await
+                    };
                     let done = Finished {
                         claim,
                         lease,

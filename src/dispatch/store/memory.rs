@@ -43,6 +43,8 @@ struct State {
     /// Pending deliveries by (due time, creation order): the claim order.
     due: BTreeSet<(i64, u64, String)>,
     attempts: HashMap<String, Vec<AttemptRow>>,
+    /// The deliveries that hold a lease, live or expired: few, so claims need not scan all.
+    leased: std::collections::HashSet<String>,
     order: u64,
     attempt_count: u64,
     recent_durations: std::collections::VecDeque<u32>,
@@ -76,6 +78,16 @@ impl State {
         self.endpoints.iter_mut().find(|endpoint| endpoint.id == id)
     }
 
+    fn set_lease(&mut self, id: &str, lease: Option<Lease>) {
+        if let Some(delivery) = self.deliveries.get_mut(id) {
+            delivery.lease = lease;
+            match lease {
+                Some(_) => self.leased.insert(id.to_owned()),
+                None => self.leased.remove(id),
+            };
+        }
+    }
+
     fn set_due(&mut self, id: &str, due: Option<i64>) {
         let Some(delivery) = self.deliveries.get_mut(id) else {
             return;
@@ -91,7 +103,7 @@ impl State {
 
     fn in_flight(&self, now: i64) -> HashMap<String, u32> {
         let mut counts = HashMap::new();
-        for delivery in self.deliveries.values() {
+        for delivery in self.leased.iter().map(|id| &self.deliveries[id]) {
             if delivery.row.status == DeliveryStatus::Pending
                 && delivery.lease.is_some_and(|lease| lease.until > now)
             {
@@ -194,9 +206,15 @@ impl Store for MemoryStore {
                 created_at: event.created_at,
                 updated_at: event.created_at,
             };
-            state
-                .deliveries
-                .insert(new.id.clone(), Delivery { row, order, lease });
+            state.deliveries.insert(
+                new.id.clone(),
+                Delivery {
+                    row,
+                    order,
+                    lease: None,
+                },
+            );
+            state.set_lease(&new.id, lease);
             state.set_due(&new.id, Some(new.next_attempt_at));
         }
         if let Some(key) = &event.idempotency_key {
@@ -244,12 +262,8 @@ impl Store for MemoryStore {
         }
         let mut claims = Vec::with_capacity(chosen.len());
         for id in chosen {
-            let delivery = state
-                .deliveries
-                .get_mut(&id)
-                .expect("chosen from the index");
-            delivery.lease = Some(lease);
-            let row = delivery.row.clone();
+            state.set_lease(&id, Some(lease));
+            let row = state.deliveries[&id].row.clone();
             let event = state.events[&row.event_id].clone();
             let endpoint = state
                 .endpoints
@@ -290,9 +304,8 @@ impl Store for MemoryStore {
                     Next::RetryAt(at) => Some(at),
                     Next::Succeeded | Next::Failed => None,
                 };
-                let delivery = state.deliveries.get_mut(&id).expect("checked above");
-                delivery.lease = None;
-                let row = &mut delivery.row;
+                state.set_lease(&id, None);
+                let row = &mut state.deliveries.get_mut(&id).expect("checked above").row;
                 row.attempts += 1;
                 row.run_attempts += 1;
                 row.last_status = attempt.status;
@@ -329,10 +342,12 @@ impl Store for MemoryStore {
     fn release<'a>(&'a self, ids: &'a [String], lease: Lease) -> BoxFuture<'a, StoreResult<()>> {
         let mut state = self.state();
         for id in ids {
-            if let Some(delivery) = state.deliveries.get_mut(id)
-                && delivery.lease.map(|held| held.token) == Some(lease.token)
+            if state
+                .deliveries
+                .get(id)
+                .is_some_and(|delivery| delivery.lease.map(|held| held.token) == Some(lease.token))
             {
-                delivery.lease = None;
+                state.set_lease(id, None);
             }
         }
         drop(state);
@@ -405,7 +420,7 @@ impl Store for MemoryStore {
             delivery.row.status = DeliveryStatus::Pending;
             delivery.row.run_attempts = 0;
             delivery.row.updated_at = now;
-            delivery.lease = None;
+            state.set_lease(id, None);
             state.set_due(id, Some(now));
         }
         drop(state);

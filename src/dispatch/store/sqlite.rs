@@ -897,7 +897,8 @@ async fn migrate(pool: &SqlitePool) -> Result<(), BoxError> {
         if applied.contains(version) {
             continue;
         }
-        sqlx::raw_sql(script).execute(&mut *tx).await?;
+        // A plain string: several statements, not kept in the statement cache.
+        sqlx::Executor::execute(&mut *tx, *script).await?;
         sqlx::query("INSERT INTO tower_webhook_migrations (version, applied_at) VALUES (?1, ?2)")
             .bind(version)
             .bind(now_millis())
@@ -1070,5 +1071,547 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let _ = tokio::time::timeout(timeout, self.shared.work.notified()).await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A database file under the temp directory, removed (with its WAL files) when dropped.
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> Self {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            Self(std::env::temp_dir().join(format!(
+                "tower-webhook-sqlite-{}-{name}-{n}-{nanos}.db",
+                std::process::id()
+            )))
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = self.0.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    fn endpoint(id: &str, max_in_flight: u32) -> EndpointRow {
+        EndpointRow {
+            id: id.to_owned(),
+            url: "http://127.0.0.1:9/".into(),
+            scheme: "standard-webhooks".into(),
+            sealed_secrets: vec![1, 2, 3],
+            patterns: vec!["order.*".into(), "*".into()],
+            enabled: true,
+            disabled_reason: None,
+            name: Some("orders".into()),
+            labels: [("team".to_owned(), "billing".to_owned())].into(),
+            max_in_flight,
+            failures: 0,
+            failing_since: None,
+            created_at: 1,
+        }
+    }
+
+    fn event(id: &str, key: Option<&str>) -> EventRow {
+        EventRow {
+            id: id.to_owned(),
+            event_type: "order.paid".into(),
+            payload: br#"{"n":1}"#.to_vec(),
+            content_type: "application/json".into(),
+            idempotency_key: key.map(str::to_owned),
+            created_at: 100,
+        }
+    }
+
+    fn new(id: &str, endpoint_id: &str, due: i64) -> NewDelivery {
+        NewDelivery {
+            id: id.to_owned(),
+            endpoint_id: endpoint_id.to_owned(),
+            next_attempt_at: due,
+        }
+    }
+
+    fn lease(token: i64) -> Lease {
+        Lease {
+            token,
+            until: 1_000_000,
+        }
+    }
+
+    fn completion(delivery: &str, token: i64, succeeded: bool, started_at: i64) -> Completion {
+        Completion {
+            lease: lease(token),
+            endpoint_id: "ep_a".into(),
+            attempt: AttemptRow {
+                delivery_id: delivery.to_owned(),
+                number: 1,
+                started_at,
+                duration_ms: 7,
+                status: Some(if succeeded { 204 } else { 503 }),
+                error: None,
+                response_body: if succeeded {
+                    Vec::new()
+                } else {
+                    b"busy".to_vec()
+                },
+            },
+            succeeded,
+            next: if succeeded {
+                Next::Succeeded
+            } else {
+                Next::RetryAt(started_at + 1_000)
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_rows_survive_reopening() {
+        let db = TempDb::new("migrate");
+        let (first, second) = tokio::join!(SqliteStore::open(&db.0), SqliteStore::open(&db.0));
+        let (first, second) = (first.unwrap(), second.unwrap());
+        first.add_endpoint(endpoint("ep_a", 4)).await.unwrap();
+        drop(second);
+        first.pool.close().await;
+        let again = SqliteStore::open(&db.0).await.unwrap();
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM tower_webhook_migrations ORDER BY version")
+                .fetch_all(&again.pool)
+                .await
+                .unwrap();
+        let expected: Vec<i64> = MIGRATIONS.iter().map(|(version, _)| *version).collect();
+        assert_eq!(versions, expected);
+        assert_eq!(
+            again.endpoints().await.unwrap(),
+            vec![endpoint("ep_a", 4)],
+            "every field round-trips"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let db = TempDb::new("newer");
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        sqlx::query("INSERT INTO tower_webhook_migrations (version, applied_at) VALUES (999, 0)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let error = SqliteStore::open(&db.0).await.unwrap_err();
+        assert!(error.to_string().contains("999"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_file_holds_sealed_secrets_only() {
+        let db = TempDb::new("sealed");
+        let plain = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let key = crate::dispatch::StorageKey::generate().unwrap();
+        let sealed = key.seal("ep_a", &[crate::Secret::new(plain)]).unwrap();
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        let mut row = endpoint("ep_a", 4);
+        row.sealed_secrets = sealed.clone();
+        store.add_endpoint(row).await.unwrap();
+        store.pool.close().await;
+        let mut bytes = std::fs::read(&db.0).unwrap();
+        if let Ok(wal) = std::fs::read(format!("{}-wal", db.0.display())) {
+            bytes.extend(wal);
+        }
+        let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(&sealed), "the sealed blob is stored as given");
+        assert!(!contains(plain.as_bytes()), "the plain secret is not");
+        assert!(!format!("{store:?}").contains(plain));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_on_one_file_never_claim_the_same_delivery() {
+        let db = TempDb::new("race");
+        let setup = SqliteStore::open(&db.0).await.unwrap();
+        for n in 0..5 {
+            setup
+                .add_endpoint(endpoint(&format!("ep_{n}"), 1_000))
+                .await
+                .unwrap();
+        }
+        let mut all = BTreeSet::new();
+        for e in 0..100 {
+            let deliveries: Vec<NewDelivery> = (0..5)
+                .map(|n| new(&format!("msg_{e}_{n}"), &format!("ep_{n}"), e))
+                .collect();
+            all.extend(deliveries.iter().map(|d| d.id.clone()));
+            setup
+                .enqueue(event(&format!("evt_{e}"), None), deliveries, None)
+                .await
+                .unwrap();
+        }
+        let claimer = |token: i64| {
+            let path = db.0.clone();
+            tokio::spawn(async move {
+                let store = SqliteStore::open(&path).await.unwrap();
+                let mut mine = Vec::new();
+                // Bounded, so that a store handing out leased deliveries fails, not hangs.
+                for _ in 0..1_000 {
+                    let claims = store.claim(1_000, lease(token), 7).await.unwrap();
+                    if claims.is_empty() {
+                        break;
+                    }
+                    mine.extend(claims.into_iter().map(|claim| claim.delivery.id));
+                }
+                mine
+            })
+        };
+        let (one, two) = tokio::join!(claimer(1), claimer(2));
+        let (one, two) = (one.unwrap(), two.unwrap());
+        let mut claimed: Vec<String> = one.iter().chain(&two).cloned().collect();
+        claimed.sort();
+        let total = claimed.len();
+        claimed.dedup();
+        assert_eq!(total, claimed.len(), "a delivery was claimed twice");
+        assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), all);
+    }
+
+    #[tokio::test]
+    async fn claims_keep_to_each_endpoints_cap_oldest_first() {
+        let db = TempDb::new("cap");
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        store.add_endpoint(endpoint("ep_a", 3)).await.unwrap();
+        store.add_endpoint(endpoint("ep_b", 100)).await.unwrap();
+        store.add_endpoint(endpoint("ep_off", 100)).await.unwrap();
+        store
+            .set_enabled("ep_off", false, Some("test"))
+            .await
+            .unwrap();
+        // Due times descending, so insertion order and due order differ.
+        for n in 0..10 {
+            store
+                .enqueue(
+                    event(&format!("evt_{n}"), None),
+                    vec![
+                        new(&format!("a_{n}"), "ep_a", 100 - n),
+                        new(&format!("b_{n}"), "ep_b", 100 - n),
+                        new(&format!("off_{n}"), "ep_off", 100 - n),
+                    ],
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        let claims = store.claim(1_000, lease(1), 100).await.unwrap();
+        let ids: Vec<&str> = claims.iter().map(|c| c.delivery.id.as_str()).collect();
+        let a: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| id.starts_with("a_"))
+            .collect();
+        assert_eq!(a, ["a_9", "a_8", "a_7"], "the cap, oldest due first");
+        assert_eq!(ids.iter().filter(|id| id.starts_with("b_")).count(), 10);
+        assert!(ids.iter().all(|id| !id.starts_with("off_")), "disabled");
+        let due: Vec<i64> = claims
+            .iter()
+            .map(|c| c.delivery.next_attempt_at.unwrap())
+            .collect();
+        assert!(due.is_sorted(), "{due:?}");
+        let claim = &claims[0];
+        assert_eq!(claim.event.payload, br#"{"n":1}"#);
+        assert_eq!(
+            claim.endpoint,
+            endpoint(&claim.delivery.endpoint_id, claim.endpoint.max_in_flight)
+        );
+
+        assert!(store.claim(1_000, lease(2), 100).await.unwrap().is_empty());
+        store
+            .complete(vec![completion("a_9", 1, true, 500)])
+            .await
+            .unwrap();
+        let next = store.claim(1_000, lease(2), 100).await.unwrap();
+        let ids: Vec<&str> = next.iter().map(|c| c.delivery.id.as_str()).collect();
+        assert_eq!(ids, ["a_6"], "one slot freed");
+        // Expired leases no longer count against the cap.
+        let later = store.claim(2_000_000, lease(3), 100).await.unwrap();
+        assert_eq!(later.iter().filter(|c| c.endpoint.id == "ep_a").count(), 3);
+    }
+
+    #[tokio::test]
+    async fn only_the_lease_holder_updates_the_delivery() {
+        let db = TempDb::new("lease");
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        store.add_endpoint(endpoint("ep_a", 10)).await.unwrap();
+        store
+            .enqueue(event("evt_1", None), vec![new("msg_1", "ep_a", 10)], None)
+            .await
+            .unwrap();
+        assert_eq!(store.claim(10, lease(5), 10).await.unwrap().len(), 1);
+
+        store
+            .complete(vec![completion("msg_1", 4, true, 20)])
+            .await
+            .unwrap();
+        let (row, attempts) = store.delivery("msg_1").await.unwrap().unwrap();
+        assert_eq!((row.status, row.attempts), (DeliveryStatus::Pending, 0));
+        assert_eq!(attempts.len(), 1, "logged all the same");
+
+        // Twice with the holder's lease in one batch: the first decides, both are logged.
+        store
+            .complete(vec![
+                completion("msg_1", 5, false, 30),
+                completion("msg_1", 5, true, 40),
+            ])
+            .await
+            .unwrap();
+        let (row, attempts) = store.delivery("msg_1").await.unwrap().unwrap();
+        assert_eq!(row.status, DeliveryStatus::Pending);
+        assert_eq!((row.attempts, row.run_attempts), (1, 1));
+        assert_eq!(row.next_attempt_at, Some(1_030));
+        assert_eq!(row.last_status, Some(503));
+        assert_eq!(row.updated_at, 37);
+        let started: Vec<i64> = attempts.iter().map(|a| a.started_at).collect();
+        assert_eq!(started, [20, 30, 40], "oldest first");
+        assert_eq!(attempts[1].response_body, b"busy");
+        assert_eq!(attempts[2].response_body, b"");
+        // The lease was cleared: claimable again once due.
+        assert_eq!(store.claim(1_030, lease(6), 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn completions_report_runs_that_grew() {
+        let db = TempDb::new("health");
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        store.add_endpoint(endpoint("ep_a", 10)).await.unwrap();
+        let ids: Vec<String> = (0..6).map(|n| format!("msg_{n}")).collect();
+        let deliveries = ids.iter().map(|id| new(id, "ep_a", 10)).collect();
+        store
+            .enqueue(event("evt_1", None), deliveries, None)
+            .await
+            .unwrap();
+        assert_eq!(store.claim(10, lease(1), 10).await.unwrap().len(), 6);
+
+        let health = store
+            .complete(vec![
+                completion(&ids[0], 1, false, 100),
+                completion(&ids[1], 1, false, 200),
+            ])
+            .await
+            .unwrap();
+        let expected = |failures, failing_since| EndpointHealth {
+            endpoint_id: "ep_a".into(),
+            failures,
+            failing_since,
+            enabled: true,
+        };
+        assert_eq!(health, [expected(2, Some(100))]);
+        let health = store
+            .complete(vec![completion(&ids[2], 1, false, 300)])
+            .await
+            .unwrap();
+        assert_eq!(health, [expected(3, Some(100))], "the run goes on");
+        let health = store
+            .complete(vec![
+                completion(&ids[3], 1, false, 400),
+                completion(&ids[4], 1, true, 500),
+            ])
+            .await
+            .unwrap();
+        assert!(health.is_empty(), "a success ended the run: {health:?}");
+        let row = store.endpoint("ep_a").await.unwrap().unwrap();
+        assert_eq!((row.failures, row.failing_since), (0, None));
+        let health = store
+            .complete(vec![completion(&ids[5], 1, false, 600)])
+            .await
+            .unwrap();
+        assert_eq!(health, [expected(1, Some(600))], "a new run");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duplicate_key_writes_nothing_and_returns_the_first_ids() {
+        let db = TempDb::new("idempotency");
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        store.add_endpoint(endpoint("ep_a", 10)).await.unwrap();
+        store.add_endpoint(endpoint("ep_b", 10)).await.unwrap();
+        let first = store
+            .enqueue(
+                event("evt_1", Some("key")),
+                vec![new("msg_z", "ep_b", 10), new("msg_a", "ep_a", 10)],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(!first.duplicate);
+        let again = store
+            .enqueue(
+                event("evt_2", Some("key")),
+                vec![new("msg_2", "ep_a", 10)],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Enqueued {
+                event_id: "evt_1".into(),
+                delivery_ids: vec!["msg_z".into(), "msg_a".into()],
+                duplicate: true,
+            }
+        );
+        assert!(store.delivery("msg_2").await.unwrap().is_none());
+        assert_eq!(store.stats(None).await.unwrap().pending, 2);
+
+        // Two processes racing with one new key: one writes, the other gets its ids.
+        let racer = |n: u32| {
+            let path = db.0.clone();
+            tokio::spawn(async move {
+                let store = SqliteStore::open(&path).await.unwrap();
+                store
+                    .enqueue(
+                        event(&format!("evt_race_{n}"), Some("race")),
+                        vec![new(&format!("msg_race_{n}"), "ep_a", 10)],
+                        None,
+                    )
+                    .await
+                    .unwrap()
+            })
+        };
+        let (one, two) = tokio::join!(racer(1), racer(2));
+        let (one, two) = (one.unwrap(), two.unwrap());
+        assert_eq!(one.event_id, two.event_id);
+        assert_eq!(one.delivery_ids, two.delivery_ids);
+        assert!(one.duplicate != two.duplicate, "{one:?} {two:?}");
+    }
+
+    #[tokio::test]
+    async fn listing_requeueing_and_what_is_pending() {
+        let db = TempDb::new("list");
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        store.add_endpoint(endpoint("ep_a", 10)).await.unwrap();
+        store.add_endpoint(endpoint("ep_b", 10)).await.unwrap();
+        for n in 0..3 {
+            store
+                .enqueue(
+                    event(&format!("evt_{n}"), None),
+                    vec![
+                        new(&format!("a_{n}"), "ep_a", 10 + n),
+                        new(&format!("b_{n}"), "ep_b", 10 + n),
+                    ],
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        let listed = |filter| async { store.deliveries(filter).await.unwrap() };
+        let ids = |rows: Vec<DeliveryRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(listed(DeliveryFilter {
+                endpoint_id: Some("ep_a".into()),
+                ..DeliveryFilter::default()
+            })
+            .await),
+            ["a_2", "a_1", "a_0"],
+            "newest first"
+        );
+        assert_eq!(
+            ids(listed(DeliveryFilter {
+                event_id: Some("evt_1".into()),
+                limit: 1,
+                ..DeliveryFilter::default()
+            })
+            .await),
+            ["b_1"]
+        );
+        assert_eq!(
+            store.pending().await.unwrap(),
+            Pending {
+                count: 6,
+                next_due: Some(10)
+            }
+        );
+
+        let claims = store.claim(100, lease(1), 2).await.unwrap();
+        let mut failed = completion("a_0", 1, false, 50);
+        failed.next = Next::Failed;
+        let mut other = completion("b_0", 1, false, 50);
+        other.next = Next::Failed;
+        other.endpoint_id = "ep_b".into();
+        assert_eq!(claims.len(), 2);
+        store.complete(vec![failed, other]).await.unwrap();
+        let failed_rows = listed(DeliveryFilter {
+            status: Some(DeliveryStatus::Failed),
+            ..DeliveryFilter::default()
+        })
+        .await;
+        assert_eq!(ids(failed_rows), ["b_0", "a_0"]);
+        assert_eq!(store.pending().await.unwrap().next_due, Some(11));
+
+        let requeued = store
+            .requeue(
+                Requeue::FailedSince {
+                    endpoint_id: "ep_a".into(),
+                    since: 0,
+                },
+                200,
+            )
+            .await
+            .unwrap();
+        assert_eq!(requeued, 1);
+        let (row, _) = store.delivery("a_0").await.unwrap().unwrap();
+        assert_eq!(row.status, DeliveryStatus::Pending);
+        assert_eq!((row.attempts, row.run_attempts), (1, 0));
+        assert_eq!(row.next_attempt_at, Some(200));
+        assert_eq!(
+            store
+                .requeue(Requeue::Delivery("nope".into()), 200)
+                .await
+                .unwrap(),
+            0
+        );
+
+        let stats = store.stats(Some("ep_b".into())).await.unwrap();
+        assert_eq!((stats.pending, stats.failed, stats.attempts), (2, 1, 1));
+        assert_eq!(stats.recent_durations_ms, [7]);
+        let stats = store.stats(None).await.unwrap();
+        assert_eq!((stats.pending, stats.failed, stats.attempts), (5, 1, 2));
+    }
+
+    #[tokio::test]
+    async fn enqueue_and_release_wake_a_waiting_worker() {
+        let db = TempDb::new("notify");
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        store.add_endpoint(endpoint("ep_a", 10)).await.unwrap();
+        let waiter = store.clone();
+        let started = std::time::Instant::now();
+        let wait = tokio::spawn(async move { waiter.wait_for_work(Duration::from_secs(30)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store
+            .enqueue(event("evt_1", None), vec![new("msg_1", "ep_a", 10)], None)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("woken by the enqueue")
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        let claimed = store.claim(10, lease(1), 10).await.unwrap();
+        store.release(&["msg_1".into()], lease(2)).await.unwrap();
+        assert!(
+            store.claim(10, lease(3), 10).await.unwrap().is_empty(),
+            "another lease's"
+        );
+        store
+            .release(&[claimed[0].delivery.id.clone()], lease(1))
+            .await
+            .unwrap();
+        assert_eq!(store.claim(10, lease(3), 10).await.unwrap().len(), 1);
     }
 }

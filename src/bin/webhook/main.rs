@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod batch;
+mod dispatch;
 mod examples;
 mod input;
 mod listen;
@@ -86,6 +87,18 @@ enum Command {
     /// of several schemes, an events file (events.jsonl) and a README.txt with the commands
     /// to try them with `webhook listen` and `webhook batch`.
     Examples(examples::ExamplesArgs),
+    /// Manage the endpoints that events are sent to (a SQLite file or Postgres, --db).
+    #[command(subcommand)]
+    Endpoints(dispatch::endpoints::Command),
+    /// Queue an event (or a file of events) for every endpoint that subscribes to it.
+    Dispatch(dispatch::dispatch_cmd::DispatchArgs),
+    /// Deliver what is queued, with retries kept in the database, until stopped (SIGINT,
+    /// SIGTERM) or, with --until-idle, until nothing is pending.
+    Worker(dispatch::worker::WorkerArgs),
+    /// List deliveries, or show one with its attempts.
+    Deliveries(dispatch::deliveries::DeliveriesArgs),
+    /// Send a delivery again, or every failed delivery of an endpoint since a time.
+    Resend(dispatch::deliveries::ResendArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +177,19 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign(args),
         Command::Listen(args) => runtime().and_then(|rt| rt.block_on(listen::run(args))),
         Command::Examples(args) => examples::run(args),
+        Command::Endpoints(command) => {
+            runtime().and_then(|rt| rt.block_on(dispatch::endpoints::run(command)))
+        }
+        Command::Dispatch(args) => {
+            runtime().and_then(|rt| rt.block_on(dispatch::dispatch_cmd::run(args)))
+        }
+        Command::Worker(args) => runtime().and_then(|rt| rt.block_on(dispatch::worker::run(args))),
+        Command::Deliveries(args) => {
+            runtime().and_then(|rt| rt.block_on(dispatch::deliveries::run(args)))
+        }
+        Command::Resend(args) => {
+            runtime().and_then(|rt| rt.block_on(dispatch::deliveries::resend(args)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

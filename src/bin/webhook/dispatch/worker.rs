@@ -1,0 +1,147 @@
+//! `webhook worker`: deliver what is queued, until stopped or until nothing is pending.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_webhook::dispatch::{RetrySchedule, Store};
+
+use super::progress::Progress;
+use super::signals::{self, Stop};
+use super::{DbArgs, failure, runtime};
+use crate::Failure;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Attempts in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+    /// The waits between attempts of a delivery, e.g. 1s,5s,30s,5m,2h: after the last, it has
+    /// failed for good. Default: 5s,5m,30m,2h,5h,10h,10h (eight attempts over about 28 hours).
+    #[arg(long, value_name = "WAITS", value_parser = parse_schedule)]
+    retry_schedule: Option<RetrySchedule>,
+    /// How long one attempt may take, e.g. 30s or 500ms.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    attempt_timeout: Duration,
+    /// How long a claim holds a delivery before another worker may take it: a killed
+    /// worker's deliveries go out again after this. Longer than --attempt-timeout. Default:
+    /// twice the attempt timeout and 30 s.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    lease: Option<Duration>,
+    /// How often to look for deliveries queued by other processes and retries coming due.
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = parse_duration)]
+    poll_interval: Duration,
+    /// Exit once nothing is pending: every delivery succeeded, failed for good, or belongs
+    /// to a disabled endpoint (retries coming due are waited for).
+    #[arg(long)]
+    until_idle: bool,
+}
+
+fn parse_schedule(text: &str) -> Result<RetrySchedule, String> {
+    text.parse()
+        .map_err(|error: tower_webhook::dispatch::InvalidSchedule| error.to_string())
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!(
+            "`{text}` is not a duration (write e.g. 500ms, 30s, 2m)"
+        )),
+    }
+}
+
+/// How often `--until-idle` asks the store whether anything is left.
+const IDLE_CHECK: Duration = Duration::from_millis(200);
+
+pub(crate) async fn run(args: WorkerArgs) -> Result<(), Failure> {
+    if let Some(lease) = args.lease
+        && lease <= args.attempt_timeout
+    {
+        return Err(Failure::input(format!(
+            "--lease ({}) must be longer than --attempt-timeout ({}), or a slow attempt \
+             would be made twice",
+            humantime::format_duration(lease),
+            humantime::format_duration(args.attempt_timeout)
+        )));
+    }
+    signals::install();
+    let progress = Arc::new(Progress::new());
+    let mut builder = args
+        .db
+        .open(false)
+        .await?
+        .attempt_timeout(args.attempt_timeout);
+    if let Some(schedule) = args.retry_schedule {
+        builder = builder.retry_schedule(schedule);
+    }
+    let on_attempt = Arc::clone(&progress);
+    let on_disabled = Arc::clone(&progress);
+    let dispatcher = builder
+        .on_attempt(move |report| on_attempt.attempt(report))
+        .on_endpoint_disabled(move |endpoint| on_disabled.disabled(endpoint))
+        .build();
+    let store = Arc::clone(dispatcher.store());
+
+    eprintln!(
+        "worker: delivering from {} ({} at once){}",
+        args.db.shown(),
+        args.concurrency,
+        if args.until_idle {
+            "; stops once nothing is pending"
+        } else {
+            "; Ctrl-C or SIGTERM stops it after the attempts in flight"
+        }
+    );
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
+    let until_idle = args.until_idle;
+    let idle_store = Arc::clone(&store);
+    let shutdown = async move {
+        let stop = tokio::select! {
+            stop = signals::stop() => Some(stop),
+            () = idle(idle_store), if until_idle => None,
+        };
+        let _ = stopped_tx.send(stop);
+    };
+    let mut worker = dispatcher
+        .worker()
+        .concurrency(args.concurrency as usize)
+        .poll_interval(args.poll_interval);
+    if let Some(lease) = args.lease {
+        worker = worker.lease(lease);
+    }
+    let result = worker.run(shutdown).await;
+    progress.finish();
+    let summary = result.map_err(|error| {
+        let mut failure = failure(error);
+        failure.message = format!("the worker stopped: {}", failure.message);
+        failure
+    })?;
+    let stop: Option<Stop> = stopped_rx.await.ok().flatten();
+    let left = store.pending().await.map(|pending| pending.count);
+    let how = match stop {
+        Some(stop) => format!("stopped by {}", stop.name()),
+        None => "nothing pending".to_owned(),
+    };
+    println!("worker done ({how}): {summary}");
+    match left {
+        Ok(0) => {}
+        Ok(left) => println!("{} still pending", super::text::deliveries(left as usize)),
+        Err(error) => return Err(runtime(format!("counting what is left: {error}"))),
+    }
+    Ok(())
+}
+
+/// Completes once the store has nothing pending for an enabled endpoint, leased or not: every
+/// attempt in flight has been recorded too.
+async fn idle(store: Arc<dyn Store>) {
+    loop {
+        if let Ok(pending) = store.pending().await
+            && pending.count == 0
+        {
+            return;
+        }
+        tokio::time::sleep(IDLE_CHECK).await;
+    }
+}

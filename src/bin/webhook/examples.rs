@@ -212,6 +212,7 @@ fn events() -> Result<String, Failure> {
 }
 
 fn readme(dir: &Path, receivers: &[Receiver]) -> String {
+    let db = shell_quote(&dir.join("deliveries.db").display().to_string());
     let dir = shell_quote(&dir.display().to_string());
     let mut listen = String::new();
     for receiver in receivers {
@@ -261,11 +262,52 @@ events.jsonl  events, one JSON object per line: {{\"event\", \"payload\", \"id\"
 
    `webhook send --help` and `webhook batch --help` say more; every scheme the program
    knows is listed under --scheme.
+
+4. Send durably: subscribe two of the receivers to the events of events.jsonl in a
+   database (a SQLite file made here, its storage key beside it in deliveries.db.key),
+   queue the events, and deliver them with a worker, which keeps every retry in the
+   database (a restart loses nothing):
+
+{subscribe}    webhook dispatch --db {db} --file {dir}/events.jsonl
+
+    webhook worker --db {db} --until-idle
+
+   Without --until-idle the worker runs until Ctrl-C, delivering what is dispatched
+   meanwhile. Then see what happened, attempt by attempt:
+
+    webhook deliveries --db {db}
+
+   With a receiver stopped, its deliveries are retried (5 s, 5 min, 30 min, …): start it
+   again and they go out. One delivery's attempts, and sending it again (the same id):
+
+    webhook deliveries --db {db} DELIVERY_ID
+    webhook resend --db {db} DELIVERY_ID
 ",
         deliveries = DELIVERIES.len(),
         twilio_url = twilio.url(),
         twilio_secret = shell_quote(&twilio.secret),
+        subscribe = subscribe(receivers, &db),
     )
+}
+
+/// The endpoints of step 4: which receiver gets which events of events.jsonl.
+const SUBSCRIPTIONS: &[(&str, &str, &str)] = &[
+    ("standard-webhooks", "user.*", "users"),
+    ("stripe", "invoice.*", "billing"),
+];
+
+/// `webhook endpoints add` for each of [`SUBSCRIPTIONS`], one command per paragraph.
+fn subscribe(receivers: &[Receiver], db: &str) -> String {
+    let mut text = String::new();
+    for (scheme, events, name) in SUBSCRIPTIONS {
+        let receiver = receiver(receivers, scheme);
+        text.push_str(&format!(
+            "    webhook endpoints add --db {db} --url {} \\\n        --scheme {scheme} --secret {} --events '{events}' --name {name}\n\n",
+            receiver.url(),
+            shell_quote(&receiver.secret),
+        ));
+    }
+    text
 }
 
 /// `text` as one word for a POSIX shell: as it is when that is safe, else in single quotes.

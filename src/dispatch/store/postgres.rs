@@ -115,6 +115,19 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
+            // A ping before every statement doubles the round trips of a claim or a record;
+            // a dead connection fails its statement instead, and workers retry.
+            .test_before_acquire(false)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    // The store's statements are the same few, run thousands of times: plan them
+                    // once per connection rather than at every execution.
+                    connection
+                        .execute("SET plan_cache_mode = force_generic_plan")
+                        .await
+                        .map(drop)
+                })
+            })
             .connect(url)
             .await
             .map_err(failed("connect to postgres"))?;
@@ -124,7 +137,9 @@ impl PostgresStore {
     /// Uses a pool you configured (size, timeouts, TLS), and creates or upgrades its tables.
     ///
     /// Once [`wait_for_work`](Store::wait_for_work) has been called, one connection of the
-    /// pool stays with the listener; size the pool for it.
+    /// pool stays with the listener; size the pool for it. For the delivery rate of
+    /// [`connect`](Self::connect)'s pool, turn off `test_before_acquire` (a round trip before
+    /// every statement) and set `plan_cache_mode` to `force_generic_plan` on each connection.
     ///
     /// ```no_run
     /// use sqlx::postgres::PgPoolOptions;
@@ -370,14 +385,20 @@ WITH event AS (
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ),
+new AS (
+    SELECT n.* FROM event, UNNEST($7::text[], $8::text[], $9::bigint[])
+        WITH ORDINALITY AS n(id, endpoint_id, next_attempt_at, ord)
+),
 deliveries AS (
     INSERT INTO tower_webhook_deliveries
-        (id, event_id, event_type, endpoint_id, status, next_attempt_at, lease_token,
-         lease_until, created_at, updated_at)
-    SELECT n.id, event.id, $2, n.endpoint_id, 'pending', n.next_attempt_at, $10, $11, $6, $6
-    FROM event, UNNEST($7::text[], $8::text[], $9::bigint[])
-        WITH ORDINALITY AS n(id, endpoint_id, next_attempt_at, ord)
-    ORDER BY n.ord
+        (id, event_id, event_type, endpoint_id, status, next_attempt_at, created_at, updated_at)
+    SELECT new.id, event.id, $2, new.endpoint_id, 'pending', new.next_attempt_at, $6, $6
+    FROM event, new
+    ORDER BY new.ord
+),
+leases AS (
+    INSERT INTO tower_webhook_leases (delivery_id, endpoint_id, token, until)
+    SELECT new.id, new.endpoint_id, $10, $11 FROM new WHERE $10::bigint IS NOT NULL
 )
 SELECT event.id, CASE WHEN $12 THEN pg_notify('tower_webhook_work', '')::text END
 FROM event";
@@ -391,26 +412,28 @@ FROM tower_webhook_events e
 WHERE e.idempotency_key = $1";
 
 /// Each enabled endpoint's oldest due deliveries, as many as it has room for, locked
-/// (skipping rows another claim holds); then the oldest of those, up to the limit.
+/// (skipping rows another claim holds); then the oldest of those, up to the limit, leased.
+/// The lease's upsert sees the latest committed lease whatever this statement's snapshot:
+/// a delivery another claim leased meanwhile is not taken again.
 const CLAIM: &str = concat!(
     "\
 WITH room AS (
     SELECT e.id, e.max_in_flight - (
-        SELECT count(*) FROM tower_webhook_deliveries b
-        WHERE b.endpoint_id = e.id AND b.status = 'pending'
-          AND b.lease_until IS NOT NULL AND b.lease_until > $1
+        SELECT count(*) FROM tower_webhook_leases l WHERE l.endpoint_id = e.id AND l.until > $1
     ) AS room
     FROM tower_webhook_endpoints e
     WHERE e.enabled
 ),
 candidates AS (
-    SELECT c.id, c.next_attempt_at, c.seq
+    SELECT c.id, c.endpoint_id, c.next_attempt_at, c.seq
     FROM room r
     CROSS JOIN LATERAL (
-        SELECT d.id, d.next_attempt_at, d.seq
+        SELECT d.id, d.endpoint_id, d.next_attempt_at, d.seq
         FROM tower_webhook_deliveries d
         WHERE d.endpoint_id = r.id AND d.status = 'pending' AND d.next_attempt_at <= $1
-          AND (d.lease_until IS NULL OR d.lease_until <= $1)
+          AND NOT EXISTS (
+              SELECT 1 FROM tower_webhook_leases l WHERE l.delivery_id = d.id AND l.until > $1
+          )
         ORDER BY d.next_attempt_at, d.seq
         LIMIT GREATEST(LEAST(r.room, $4), 0)
         FOR UPDATE OF d SKIP LOCKED
@@ -418,12 +441,14 @@ candidates AS (
     WHERE r.room > 0
 ),
 chosen AS (
-    SELECT id FROM candidates ORDER BY next_attempt_at, seq LIMIT $4
+    SELECT id, endpoint_id FROM candidates ORDER BY next_attempt_at, seq LIMIT $4
 ),
-claimed AS (
-    UPDATE tower_webhook_deliveries d SET lease_token = $2, lease_until = $3
-    FROM chosen WHERE d.id = chosen.id
-    RETURNING d.*
+leased AS (
+    INSERT INTO tower_webhook_leases (delivery_id, endpoint_id, token, until)
+    SELECT id, endpoint_id, $2, $3 FROM chosen
+    ON CONFLICT (delivery_id) DO UPDATE SET token = EXCLUDED.token, until = EXCLUDED.until
+        WHERE tower_webhook_leases.until <= $1
+    RETURNING delivery_id
 )
 SELECT ",
     delivery_columns!(),
@@ -432,7 +457,8 @@ SELECT ",
     ", ",
     endpoint_columns!(),
     "
-FROM claimed d
+FROM leased
+JOIN tower_webhook_deliveries d ON d.id = leased.delivery_id
 JOIN tower_webhook_events ev ON ev.id = d.event_id
 JOIN tower_webhook_endpoints ep ON ep.id = d.endpoint_id
 ORDER BY d.next_attempt_at, d.seq"
@@ -455,6 +481,14 @@ attempts AS (
     SELECT delivery_id, endpoint_id, number, started_at, duration_ms, status, error, body
     FROM input ORDER BY ord
 ),
+first AS (
+    SELECT DISTINCT ON (delivery_id) * FROM input ORDER BY delivery_id, ord
+),
+released AS (
+    DELETE FROM tower_webhook_leases l USING first
+    WHERE l.delivery_id = first.delivery_id AND l.token = first.token
+    RETURNING l.delivery_id
+),
 deliveries AS (
     UPDATE tower_webhook_deliveries d SET
         status = i.next_status,
@@ -463,11 +497,9 @@ deliveries AS (
         next_attempt_at = i.next_at,
         last_status = i.status,
         last_error = i.error,
-        updated_at = i.started_at + i.duration_ms,
-        lease_token = NULL,
-        lease_until = NULL
-    FROM (SELECT DISTINCT ON (delivery_id) * FROM input ORDER BY delivery_id, ord) i
-    WHERE d.id = i.delivery_id AND d.lease_token = i.token
+        updated_at = i.started_at + i.duration_ms
+    FROM first i, released r
+    WHERE d.id = i.delivery_id AND r.delivery_id = i.delivery_id
 ),
 runs AS (
     SELECT endpoint_id,
@@ -505,8 +537,7 @@ SELECT id, failures, failing_since, enabled FROM updated WHERE grew > 0 ORDER BY
 
 const RELEASE: &str = "\
 WITH released AS (
-    UPDATE tower_webhook_deliveries SET lease_token = NULL, lease_until = NULL
-    WHERE id = ANY($1) AND lease_token = $2
+    DELETE FROM tower_webhook_leases WHERE delivery_id = ANY($1) AND token = $2
     RETURNING 1
 ),
 counted AS (SELECT count(*) AS n FROM released)
@@ -515,10 +546,12 @@ SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FRO
 const REQUEUE_ONE: &str = "\
 WITH requeued AS (
     UPDATE tower_webhook_deliveries SET
-        status = 'pending', run_attempts = 0, next_attempt_at = $2, updated_at = $2,
-        lease_token = NULL, lease_until = NULL
+        status = 'pending', run_attempts = 0, next_attempt_at = $2, updated_at = $2
     WHERE id = $1
-    RETURNING 1
+    RETURNING id
+),
+unleased AS (
+    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT id FROM requeued)
 ),
 counted AS (SELECT count(*) AS n FROM requeued)
 SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
@@ -526,10 +559,12 @@ SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FRO
 const REQUEUE_FAILED: &str = "\
 WITH requeued AS (
     UPDATE tower_webhook_deliveries SET
-        status = 'pending', run_attempts = 0, next_attempt_at = $3, updated_at = $3,
-        lease_token = NULL, lease_until = NULL
+        status = 'pending', run_attempts = 0, next_attempt_at = $3, updated_at = $3
     WHERE endpoint_id = $1 AND status = 'failed' AND updated_at >= $2
-    RETURNING 1
+    RETURNING id
+),
+unleased AS (
+    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT id FROM requeued)
 ),
 counted AS (SELECT count(*) AS n FROM requeued)
 SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
@@ -556,9 +591,10 @@ SELECT
         ORDER BY seq DESC LIMIT $1) recent)";
 
 const PENDING: &str = "\
-SELECT count(*), min(GREATEST(d.next_attempt_at, d.lease_until))
+SELECT count(*), min(GREATEST(d.next_attempt_at, l.until))
 FROM tower_webhook_deliveries d
 JOIN tower_webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+LEFT JOIN tower_webhook_leases l ON l.delivery_id = d.id
 WHERE d.status = 'pending'";
 
 fn to_u64(count: i64) -> u64 {

@@ -39,8 +39,6 @@ CREATE TABLE tower_webhook_deliveries (
     next_attempt_at BIGINT,
     last_status INTEGER,
     last_error TEXT,
-    lease_token BIGINT,
-    lease_until BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -49,14 +47,22 @@ CREATE TABLE tower_webhook_deliveries (
 CREATE INDEX tower_webhook_deliveries_due
     ON tower_webhook_deliveries (endpoint_id, next_attempt_at, seq)
     WHERE status = 'pending';
--- Claims: each endpoint's deliveries in flight, against its max_in_flight.
-CREATE INDEX tower_webhook_deliveries_leased
-    ON tower_webhook_deliveries (endpoint_id, lease_until)
-    WHERE status = 'pending' AND lease_until IS NOT NULL;
 -- Listings, newest first, of all or of one endpoint or event.
 CREATE INDEX tower_webhook_deliveries_seq ON tower_webhook_deliveries (seq);
 CREATE INDEX tower_webhook_deliveries_endpoint ON tower_webhook_deliveries (endpoint_id, seq);
 CREATE INDEX tower_webhook_deliveries_event ON tower_webhook_deliveries (event_id, seq);
+
+-- Leases of pending deliveries, apart from them: a claim writes only this small table, not
+-- a new version of each delivery in every one of its indexes.
+CREATE TABLE tower_webhook_leases (
+    delivery_id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL,
+    token BIGINT NOT NULL,
+    until BIGINT NOT NULL
+);
+
+-- Claims: each endpoint's deliveries in flight, against its max_in_flight.
+CREATE INDEX tower_webhook_leases_endpoint ON tower_webhook_leases (endpoint_id, until);
 
 CREATE TABLE tower_webhook_attempts (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -118,7 +118,7 @@ mod bench {
         dispatcher
             .add_endpoint(
                 NewEndpoint::new(url, "standard-webhooks", SECRET)
-                    .max_in_flight(2 * CONCURRENCY as u32),
+                    .max_in_flight(4 * CONCURRENCY as u32),
             )
             .await
             .unwrap();

@@ -167,12 +167,14 @@ async fn every_delivery_verifies_at_the_matching_endpoints(store: Arc<dyn Store>
     let github = Receiver::start("github", "It's a Secret to Everybody").await;
     let stripe = Receiver::start("stripe", "whsec_test_secret").await;
     let hubspot = Receiver::start("hubspot", "hubspot-app-secret").await;
+    let twilio = Receiver::start("twilio", "twilio-auth-token").await;
     let dispatcher = dispatcher(&store);
     for (receiver, patterns) in [
         (&standard, vec!["order.*"]),
         (&github, vec!["order.paid", "invoice"]),
         (&stripe, vec!["*"]),
         (&hubspot, vec!["invoice.*"]),
+        (&twilio, vec!["user.*"]),
     ] {
         dispatcher
             .add_endpoint(
@@ -202,7 +204,7 @@ async fn every_delivery_verifies_at_the_matching_endpoints(store: Arc<dyn Store>
             "order.paid" => vec![&standard, &github, &stripe],
             "order.shipped" => vec![&standard, &stripe],
             "invoice.created" => vec![&github, &stripe, &hubspot],
-            _ => vec![&stripe],
+            _ => vec![&stripe, &twilio],
         };
         assert_eq!(
             dispatched.delivery_ids.len(),
@@ -215,7 +217,7 @@ async fn every_delivery_verifies_at_the_matching_endpoints(store: Arc<dyn Store>
     }
     drain(&dispatcher).await;
 
-    for receiver in [&standard, &github, &stripe, &hubspot] {
+    for receiver in [&standard, &github, &stripe, &hubspot, &twilio] {
         let mut want: Vec<String> = expected
             .iter()
             .filter(|(r, _)| r.addr == receiver.addr)
@@ -228,13 +230,12 @@ async fn every_delivery_verifies_at_the_matching_endpoints(store: Arc<dyn Store>
             "{}: one verified request each",
             receiver.scheme
         );
-        // Schemes with an id header carry the delivery id; every delivery reached its receiver.
-        if receiver.scheme != "hubspot" && receiver.scheme != "stripe" {
-            let mut got = receiver.ids();
-            got.sort();
-            want.sort();
-            assert_eq!(got, want, "{}", receiver.scheme);
-        }
+        // Every delivery reached its receiver with its delivery id: in the scheme's id header,
+        // or in `X-Webhook-ID` for schemes without one.
+        let mut got = receiver.ids();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{}", receiver.scheme);
         for received in seen {
             let body: serde_json::Value = serde_json::from_slice(&received.body).unwrap();
             assert!(body["type"].is_string(), "the exact payload arrives");

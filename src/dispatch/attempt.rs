@@ -19,6 +19,7 @@ use crate::scheme::{Message, Scheme};
 
 pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+const X_WEBHOOK_ID: http::HeaderName = http::HeaderName::from_static("x-webhook-id");
 const USER_AGENT: &str = concat!("tower-webhook/", env!("CARGO_PKG_VERSION"));
 
 /// A client for http:// and https:// endpoints: rustls on ring with `config`, or trusting the
@@ -57,6 +58,8 @@ pub(crate) fn client(config: Option<ClientConfig>) -> HttpClient {
 pub(crate) struct Outcome {
     pub(crate) attempt: AttemptRow,
     pub(crate) retry_after: Option<Duration>,
+    /// The request could not be made and never will be (it cannot be signed): no retry.
+    pub(crate) permanent: bool,
 }
 
 impl Outcome {
@@ -70,6 +73,9 @@ impl Outcome {
     /// Worth another attempt: no answer (refused, reset, timed out, not signed), 408, 429, 5xx.
     /// Every other answer (3xx, other 4xx) will not change by asking again.
     pub(crate) fn retryable(&self) -> bool {
+        if self.permanent {
+            return false;
+        }
         match self.attempt.status {
             None => true,
             Some(status) => status == 408 || status == 429 || status >= 500,
@@ -87,6 +93,7 @@ pub(crate) async fn attempt(
 ) -> Outcome {
     let started_at = super::endpoint::now_millis();
     let clock = Instant::now();
+    let mut permanent = false;
     let result = match scheme {
         Ok((scheme, secret)) => match request(scheme, &secret, claim, started_at) {
             Ok(request) => match tokio::time::timeout(timeout, send(client, request)).await {
@@ -96,8 +103,12 @@ pub(crate) async fn attempt(
                     humantime::format_duration(timeout)
                 )),
             },
-            Err(error) => Err(error),
+            Err(error) => {
+                permanent = true;
+                Err(error)
+            }
         },
+        // A storage key that does not open the secrets may be corrected: retried.
         Err(error) => Err(error),
     };
     let duration_ms = u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX);
@@ -116,6 +127,7 @@ pub(crate) async fn attempt(
             response_body,
         },
         retry_after,
+        permanent,
     }
 }
 
@@ -126,7 +138,13 @@ fn request(
     now_ms: i64,
 ) -> Result<Request<Full<Bytes>>, String> {
     let event = &claim.event;
-    let url = &claim.endpoint.url;
+    // Twilio signs JSON through a hash of it in the URL.
+    let url = &crate::scheme::url_for_body(
+        scheme,
+        &claim.endpoint.url,
+        &event.content_type,
+        &event.payload,
+    );
     let message = Message::new(&event.payload)
         .id(&claim.delivery.id)
         .timestamp(now_ms.div_euclid(1000))
@@ -146,6 +164,13 @@ fn request(
     out.insert(header::CONTENT_TYPE, content_type);
     out.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     out.extend(headers);
+    // Schemes that send no id header of their own still give the receiver the delivery id
+    // to deduplicate on.
+    if scheme.id_header().is_none_or(|name| !out.contains_key(name)) {
+        let id = HeaderValue::from_str(&claim.delivery.id)
+            .map_err(|_| "not sent: the delivery id cannot be a header".to_owned())?;
+        out.insert(X_WEBHOOK_ID, id);
+    }
     Ok(request)
 }
 

@@ -81,6 +81,9 @@ pub(crate) struct Shared {
     on_disabled: Vec<Callback<Endpoint>>,
     tls: Mutex<Option<ClientConfig>>,
     client: OnceLock<HttpClient>,
+    /// Each endpoint's signing secret as last opened, with the sealed bytes it came from: a
+    /// rotation changes those bytes, and the secret is opened again.
+    opened: Mutex<HashMap<String, (Vec<u8>, Secret)>>,
     /// This process's lease token: completions apply only to deliveries it still holds.
     pub(crate) token: i64,
 }
@@ -177,6 +180,7 @@ impl DispatcherBuilder {
                 on_disabled: self.on_disabled,
                 tls: Mutex::new(self.tls),
                 client: OnceLock::new(),
+                opened: Mutex::new(HashMap::new()),
                 token,
             }),
         }
@@ -702,23 +706,40 @@ impl Dispatcher {
         let signer = self
             .scheme(&claim.endpoint.scheme)
             .map_err(|error| error.to_string())
-            .and_then(|scheme| {
-                let secrets = self
-                    .shared
-                    .key
-                    .open(&claim.endpoint.id, &claim.endpoint.sealed_secrets)
-                    .map_err(|error| error.to_string())?;
-                let first = secrets
-                    .into_iter()
-                    .next()
-                    .ok_or("the endpoint has no secret")?;
-                Ok((scheme, first))
-            });
+            .and_then(|scheme| Ok((scheme, self.signing_secret(&claim.endpoint)?)));
         let signer = match &signer {
             Ok((scheme, secret)) => Ok((&**scheme, secret.clone())),
             Err(error) => Err(error.clone()),
         };
         attempt::attempt(self.client(), signer, claim, self.shared.attempt_timeout).await
+    }
+
+    /// The secret that signs for `endpoint`: its first.
+    fn signing_secret(&self, endpoint: &EndpointRow) -> Result<Secret, String> {
+        let mut opened = self
+            .shared
+            .opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((sealed, secret)) = opened.get(&endpoint.id)
+            && *sealed == endpoint.sealed_secrets
+        {
+            return Ok(secret.clone());
+        }
+        let secrets = self
+            .shared
+            .key
+            .open(&endpoint.id, &endpoint.sealed_secrets)
+            .map_err(|error| error.to_string())?;
+        let first = secrets
+            .into_iter()
+            .next()
+            .ok_or("the endpoint has no secret")?;
+        opened.insert(
+            endpoint.id.clone(),
+            (endpoint.sealed_secrets.clone(), first.clone()),
+        );
+        Ok(first)
     }
 
     /// What follows an attempt: done, a retry at a stored time, or failed for good.

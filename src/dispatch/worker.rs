@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use super::dispatcher::{Dispatcher, Finished, lease_for};
+use super::dispatcher::{Dispatcher, Finished};
 use super::endpoint::now_millis;
 use super::error::DispatchError;
 use super::store::{Lease, Next};
 
+/// Deliveries claimed per attempt in flight: the next attempts are at hand while earlier ones
+/// are recorded, and each claim and record covers more deliveries per round trip.
+const CLAIM_AHEAD: u32 = 4;
 /// The most finished attempts recorded in one write.
 const RECORD_BATCH: usize = 256;
 /// Claims that fail in a row (with growing pauses, about two minutes) before a worker gives up.
@@ -20,15 +23,15 @@ const CLAIM_FAILURES: u32 = 30;
 /// Tries to record a batch before leaving it to the leases: another claim redoes it.
 const RECORD_TRIES: u32 = 10;
 
-/// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease (up to twice
-/// [`concurrency`](Self::concurrency), so the next are ready), attempts them (at most
+/// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease (up to four
+/// times [`concurrency`](Self::concurrency), so the next are ready), attempts them (at most
 /// `concurrency` at once), and records each attempt and what follows it in the store, in
 /// batches.
 ///
 /// Run as many workers as you like, in as many processes as the store allows (one machine for
 /// SQLite, any number for Postgres): claims never overlap. A worker killed mid-attempt loses
-/// nothing: its deliveries are claimed again when their lease ends (by default twice the
-/// attempt timeout and 30 s), and sent again with the same delivery id.
+/// nothing: its deliveries are claimed again when their lease ends (see
+/// [`lease`](Self::lease)), and those it had sent are sent again with the same delivery id.
 ///
 /// ```no_run
 /// # async fn run(dispatcher: tower_webhook::dispatch::Dispatcher) -> Result<(), tower_webhook::dispatch::DispatchError> {
@@ -114,9 +117,10 @@ impl Worker {
         self
     }
 
-    /// How long a claim holds a delivery before another worker may take it (default twice the
-    /// attempt timeout and 30 s). Shorter means a killed worker's deliveries go out sooner;
-    /// it must stay longer than an attempt, or a slow attempt may be made twice.
+    /// How long a claim holds a delivery before another worker may take it (default five
+    /// attempt timeouts and 30 s: a claimed delivery may wait for a sending slot). Shorter
+    /// means a killed worker's deliveries go out sooner. A claimed delivery that could not
+    /// finish within its lease is given back unattempted rather than risk being sent twice.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = Some(lease);
         self
@@ -164,13 +168,14 @@ impl Worker {
     ) -> Result<WorkerSummary, DispatchError> {
         let store = Arc::clone(&self.dispatcher.shared.store);
         let token = self.dispatcher.shared.token;
+        let timeout = self.dispatcher.shared.attempt_timeout;
         let lease_ms = self.lease.map_or_else(
-            || lease_for(self.dispatcher.shared.attempt_timeout),
+            || worker_lease(timeout),
             |lease| i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
         );
-        // Twice as many claimed as sent, so that the next attempts are at hand while earlier
-        // ones are recorded: the connections never wait for the store.
-        let claimable = self.concurrency.saturating_mul(2);
+        let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let claimable = self.concurrency.saturating_mul(CLAIM_AHEAD as usize);
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let slots = Arc::new(Semaphore::new(claimable));
         let sending = Arc::new(Semaphore::new(self.concurrency));
         let recorded = Arc::new(Notify::new());
@@ -245,15 +250,21 @@ impl Worker {
                 let dispatcher = self.dispatcher.clone();
                 let finished = finished_tx.clone();
                 let sending = Arc::clone(&sending);
+                let stopping = Arc::clone(&stopping);
                 tokio::spawn(async move {
-                    let outcome = {
-                        let _sending = sending.acquire().await.expect("never closed");
-                        dispatcher.attempt(&claim).await
-                    };
-                    let done = Finished {
-                        claim,
-                        lease,
-                        outcome,
+                    let _sending = sending.acquire().await.expect("never closed");
+                    // Not started when the worker stops, or too late to finish within the
+                    // lease (another claim may take it then): give it back unattempted.
+                    let late = now_millis().saturating_add(timeout_ms) > lease.until;
+                    let done = if stopping.load(std::sync::atomic::Ordering::Acquire) || late {
+                        Done::Unattempted(claim.delivery.id, lease)
+                    } else {
+                        let outcome = dispatcher.attempt(&claim).await;
+                        Done::Attempted(Finished {
+                            claim,
+                            lease,
+                            outcome,
+                        })
                     };
                     // The recorder outlives every attempt: it stops only when all senders
                     // are gone.
@@ -262,7 +273,9 @@ impl Worker {
             }
         };
         // Graceful: no more claims; attempts in flight finish (each within its timeout) and are
-        // recorded before the recorder sees the channel close.
+        // recorded, those not started yet are released, before the recorder sees the channel
+        // close.
+        stopping.store(true, std::sync::atomic::Ordering::Release);
         drop(finished_tx);
         let summary = recorder
             .await
@@ -271,28 +284,57 @@ impl Worker {
     }
 }
 
-/// Records finished attempts in batches, then frees their slots.
+/// A claim outlasts the wait for a sending slot and the attempt, with room to record it.
+fn worker_lease(attempt_timeout: Duration) -> i64 {
+    let lease = attempt_timeout
+        .saturating_mul(CLAIM_AHEAD + 1)
+        .saturating_add(Duration::from_secs(30));
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A claimed delivery, attempted or given back.
+enum Done {
+    Attempted(Finished),
+    Unattempted(String, Lease),
+}
+
+/// Records finished attempts in batches, releases unattempted deliveries, then frees their
+/// slots.
 async fn record(
     dispatcher: Dispatcher,
-    mut finished: mpsc::UnboundedReceiver<(Finished, OwnedSemaphorePermit)>,
+    mut finished: mpsc::UnboundedReceiver<(Done, OwnedSemaphorePermit)>,
     recorded: Arc<Notify>,
 ) -> WorkerSummary {
     let mut summary = WorkerSummary::default();
     let mut batch = Vec::with_capacity(RECORD_BATCH);
+    let mut unattempted = Vec::new();
     let mut permits = Vec::with_capacity(RECORD_BATCH);
     while let Some((done, permit)) = finished.recv().await {
-        batch.push(done);
+        let mut take = |done| match done {
+            Done::Attempted(finished) => batch.push(finished),
+            Done::Unattempted(id, lease) => unattempted.push((id, lease)),
+        };
+        take(done);
         permits.push(permit);
-        while batch.len() < RECORD_BATCH {
+        while permits.len() < RECORD_BATCH {
             match finished.try_recv() {
                 Ok((done, permit)) => {
-                    batch.push(done);
+                    take(done);
                     permits.push(permit);
                 }
                 Err(_) => break,
             }
         }
+        if let Some(&(_, lease)) = unattempted.first() {
+            // One token per worker: one release covers them all. If it fails, the leases
+            // simply run out.
+            let ids: Vec<String> = unattempted.drain(..).map(|(id, _)| id).collect();
+            let _ = dispatcher.shared.store.release(&ids, lease).await;
+        }
         for try_number in 1..=RECORD_TRIES {
+            if batch.is_empty() {
+                break;
+            }
             match dispatcher.record(&batch).await {
                 Ok(reports) => {
                     for report in reports {

@@ -171,6 +171,7 @@ mod standard;
 mod stripe;
 mod timestamp;
 mod url;
+pub use url::url_for_body;
 
 pub use custom::{Answer, CustomScheme};
 pub use discord::Discord;

@@ -23,10 +23,13 @@ pub struct Received {
     pub headers: HeaderMap,
 }
 
+/// An answer: status, an extra header, the body's length.
+type Answer = (u16, Option<(&'static str, String)>, usize);
+
 #[derive(Default)]
 struct Script {
-    /// Answers to give first, in order: (status, extra header, body length).
-    queue: VecDeque<(u16, Option<(&'static str, String)>, usize)>,
+    /// Answers to give first, in order.
+    queue: VecDeque<Answer>,
     /// Then this status.
     default: Option<u16>,
     delay: Duration,
@@ -135,8 +138,14 @@ async fn handle(
     }
     receiver.seen.lock().unwrap().push(Received {
         id: verified.id().map(str::to_owned).or_else(|| {
-            let name = receiver.id_header.as_ref()?;
-            Some(headers.get(name)?.to_str().ok()?.to_owned())
+            // The scheme's own id header, else the one the Dispatcher adds for schemes that
+            // send none.
+            let own = receiver
+                .id_header
+                .as_ref()
+                .and_then(|name| headers.get(name));
+            let value = own.or_else(|| headers.get("x-webhook-id"))?;
+            Some(value.to_str().ok()?.to_owned())
         }),
         event_type: verified.event_type().map(str::to_owned),
         body: verified.body().to_vec(),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use http::Uri;
-use sha2::{Digest as _, Sha256};
 use tower_webhook::scheme::{self, PRESETS, Part, Scheme};
 
 use crate::Failure;
@@ -66,51 +65,14 @@ pub(crate) fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Whether a media type is a URL-encoded form.
-fn is_form(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-}
-
-/// The URL to send `body` to: `url`, with `bodySHA256=<hex SHA-256 of the body>` added to
-/// its query when the scheme signs a form but the body is not one, as Twilio sends JSON
-/// (the signature covers the URL, and so the hash).
-/// <https://www.twilio.com/docs/usage/webhooks/webhooks-security#validating-signatures-from-twilio>
+/// The URL to send `body` to (see [`tower_webhook::scheme::url_for_body`]).
 pub(crate) fn url_for_body(
     scheme: &dyn Scheme,
     url: &str,
     content_type: &str,
     body: &[u8],
 ) -> String {
-    let signs_form = scheme.signed_content().contains(&Part::Form);
-    if !signs_form || is_form(content_type) {
-        return url.to_owned();
-    }
-    let (base, fragment) = match url.split_once('#') {
-        Some((base, fragment)) => (base, Some(fragment)),
-        None => (url, None),
-    };
-    let query = base.split_once('?').map(|(_, query)| query);
-    let has_hash = query.is_some_and(|query| {
-        query
-            .split('&')
-            .any(|pair| pair.split('=').next() == Some("bodySHA256"))
-    });
-    if has_hash {
-        return url.to_owned();
-    }
-    let separator = match query {
-        None => "?",
-        Some("") => "",
-        Some(_) => "&",
-    };
-    let hash = hex::encode(Sha256::digest(body));
-    let mut out = format!("{base}{separator}bodySHA256={hash}");
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
-    out
+    tower_webhook::scheme::url_for_body(scheme, url, content_type, body)
 }
 
 /// An http:// or https:// URL with a host, or a message that says what is wrong with it.

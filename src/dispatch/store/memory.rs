@@ -323,6 +323,8 @@ impl Store for MemoryStore {
                 if completion.succeeded {
                     endpoint.failures = 0;
                     endpoint.failing_since = None;
+                    // A run that ended within this batch did not grow.
+                    grew.retain(|health: &EndpointHealth| health.endpoint_id != endpoint.id);
                 } else {
                     endpoint.failures += 1;
                     endpoint.failing_since.get_or_insert(attempt.started_at);

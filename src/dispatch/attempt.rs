@@ -166,7 +166,10 @@ fn request(
     out.extend(headers);
     // Schemes that send no id header of their own still give the receiver the delivery id
     // to deduplicate on.
-    if scheme.id_header().is_none_or(|name| !out.contains_key(name)) {
+    if scheme
+        .id_header()
+        .is_none_or(|name| !out.contains_key(name))
+    {
         let id = HeaderValue::from_str(&claim.delivery.id)
             .map_err(|_| "not sent: the delivery id cannot be a header".to_owned())?;
         out.insert(X_WEBHOOK_ID, id);

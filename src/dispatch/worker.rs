@@ -260,11 +260,11 @@ impl Worker {
                         Done::Unattempted(claim.delivery.id, lease)
                     } else {
                         let outcome = dispatcher.attempt(&claim).await;
-                        Done::Attempted(Finished {
+                        Done::Attempted(Box::new(Finished {
                             claim,
                             lease,
                             outcome,
-                        })
+                        }))
                     };
                     // The recorder outlives every attempt: it stops only when all senders
                     // are gone.
@@ -294,7 +294,7 @@ fn worker_lease(attempt_timeout: Duration) -> i64 {
 
 /// A claimed delivery, attempted or given back.
 enum Done {
-    Attempted(Finished),
+    Attempted(Box<Finished>),
     Unattempted(String, Lease),
 }
 
@@ -311,7 +311,7 @@ async fn record(
     let mut permits = Vec::with_capacity(RECORD_BATCH);
     while let Some((done, permit)) = finished.recv().await {
         let mut take = |done| match done {
-            Done::Attempted(finished) => batch.push(finished),
+            Done::Attempted(finished) => batch.push(*finished),
             Done::Unattempted(id, lease) => unattempted.push((id, lease)),
         };
         take(done);

@@ -87,6 +87,60 @@ pub(crate) fn hubspot_decoded(url: &str) -> Cow<'_, str> {
     Cow::Owned(decoded)
 }
 
+/// The URL to send `body` to: `url`, with `bodySHA256=<hex SHA-256 of the body>` added to its
+/// query when `scheme` signs a form but the body is not one, as Twilio sends JSON (the
+/// signature covers the URL, and so the hash). Otherwise `url` as it is.
+/// <https://www.twilio.com/docs/usage/webhooks/webhooks-security#validating-signatures-from-twilio>
+///
+/// ```
+/// use tower_webhook::scheme::{url_for_body, GitHub, Twilio};
+///
+/// let url = url_for_body(&Twilio, "https://example.com/hook?a=1", "application/json", b"{}");
+/// assert_eq!(
+///     url,
+///     "https://example.com/hook?a=1&bodySHA256=44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+/// );
+/// assert_eq!(url_for_body(&GitHub, "https://example.com/", "application/json", b"{}"), "https://example.com/");
+/// ```
+pub fn url_for_body<S: super::Scheme + ?Sized>(
+    scheme: &S,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+) -> String {
+    use sha2::{Digest, Sha256};
+    let signs_form = scheme.signed_content().contains(&super::Part::Form);
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !signs_form || essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return url.to_owned();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let query = base.split_once('?').map(|(_, query)| query);
+    let has_hash = query.is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("bodySHA256"))
+    });
+    if has_hash {
+        return url.to_owned();
+    }
+    let separator = match query {
+        None => "?",
+        Some("") => "",
+        Some(_) => "&",
+    };
+    let hash = hex::encode(Sha256::digest(body));
+    let mut out = format!("{base}{separator}bodySHA256={hash}");
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,58 +213,4 @@ mod tests {
             assert!(matches!(hubspot_decoded(unchanged), Cow::Borrowed(u) if u == unchanged));
         }
     }
-}
-
-/// The URL to send `body` to: `url`, with `bodySHA256=<hex SHA-256 of the body>` added to its
-/// query when `scheme` signs a form but the body is not one, as Twilio sends JSON (the
-/// signature covers the URL, and so the hash). Otherwise `url` as it is.
-/// <https://www.twilio.com/docs/usage/webhooks/webhooks-security#validating-signatures-from-twilio>
-///
-/// ```
-/// use tower_webhook::scheme::{url_for_body, GitHub, Twilio};
-///
-/// let url = url_for_body(&Twilio, "https://example.com/hook?a=1", "application/json", b"{}");
-/// assert_eq!(
-///     url,
-///     "https://example.com/hook?a=1&bodySHA256=44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-/// );
-/// assert_eq!(url_for_body(&GitHub, "https://example.com/", "application/json", b"{}"), "https://example.com/");
-/// ```
-pub fn url_for_body<S: super::Scheme + ?Sized>(
-    scheme: &S,
-    url: &str,
-    content_type: &str,
-    body: &[u8],
-) -> String {
-    use sha2::{Digest, Sha256};
-    let signs_form = scheme.signed_content().contains(&super::Part::Form);
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !signs_form || essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return url.to_owned();
-    }
-    let (base, fragment) = match url.split_once('#') {
-        Some((base, fragment)) => (base, Some(fragment)),
-        None => (url, None),
-    };
-    let query = base.split_once('?').map(|(_, query)| query);
-    let has_hash = query.is_some_and(|query| {
-        query
-            .split('&')
-            .any(|pair| pair.split('=').next() == Some("bodySHA256"))
-    });
-    if has_hash {
-        return url.to_owned();
-    }
-    let separator = match query {
-        None => "?",
-        Some("") => "",
-        Some(_) => "&",
-    };
-    let hash = hex::encode(Sha256::digest(body));
-    let mut out = format!("{base}{separator}bodySHA256={hash}");
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
-    out
 }

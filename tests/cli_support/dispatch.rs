@@ -217,6 +217,11 @@ pub async fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) 
 /// when it is not set.
 pub async fn postgres_database(test: &str) -> Option<String> {
     let Ok(admin) = std::env::var("DATABASE_URL") else {
+        // In CI (.ci/run starts a server) a missing database is a failure, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but DATABASE_URL is not"
+        );
         eprintln!("SKIP: {test} needs PostgreSQL (set DATABASE_URL; .ci/postgres.sh starts one)");
         return None;
     };

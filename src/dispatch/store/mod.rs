@@ -23,6 +23,10 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+/// The driver the SQLite and Postgres stores use, for `from_pool` and your own queries.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;
+
 mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -1075,6 +1075,11 @@ mod tests {
     impl TestDb {
         async fn new() -> Option<Self> {
             let Ok(admin_url) = std::env::var("DATABASE_URL") else {
+                // In CI (.ci/run starts a server) a missing database is a failure, not a skip.
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set but DATABASE_URL is not"
+                );
                 eprintln!(
                     "SKIP: postgres store tests (set DATABASE_URL, e.g. via .ci/postgres.sh)"
                 );

@@ -128,14 +128,30 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        // A connection to a local file does not go stale: no ping before every use.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|error| StoreError::new("open the SQLite database", error))?;
-        Self::from_pool(pool).await
+        // Switching a new file to WAL while another process does the same can fail at once
+        // with "database is locked" (SQLite does not call the busy handler where waiting
+        // could deadlock): try again for as long as the busy timeout.
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            // A connection to a local file does not go stale: no ping before every use.
+            let opened = SqlitePoolOptions::new()
+                .max_connections(CONNECTIONS)
+                .test_before_acquire(false)
+                .connect_with(options.clone())
+                .await;
+            let result = match opened {
+                Ok(pool) => Self::from_pool(pool).await,
+                Err(error) => Err(StoreError::new("open the SQLite database", error)),
+            };
+            match result {
+                Err(error) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                result => return result,
+            }
+        }
     }
 
     /// A store on a pool you configured yourself; its schema is brought up to date.
@@ -1074,6 +1090,20 @@ impl Store for SqliteStore {
             let _ = tokio::time::timeout(timeout, self.shared.work.notified()).await;
         })
     }
+}
+
+/// SQLite's "database is busy" or "locked", anywhere in the error's chain.
+fn is_busy(error: &StoreError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if let Some(sqlx::Error::Database(database)) = error.downcast_ref::<sqlx::Error>()
+            && matches!(database.code().as_deref(), Some("5" | "6" | "517" | "262"))
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -121,6 +121,7 @@ impl Worker {
     /// attempt timeouts and 30 s: a claimed delivery may wait for a sending slot). Shorter
     /// means a killed worker's deliveries go out sooner. A claimed delivery that could not
     /// finish within its lease is given back unattempted rather than risk being sent twice.
+    /// A lease shorter than the attempt timeout and a second is raised to that.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = Some(lease);
         self
@@ -174,6 +175,9 @@ impl Worker {
             |lease| i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
         );
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        // A lease shorter than an attempt could never be used: every claim would be given
+        // back unattempted.
+        let lease_ms = lease_ms.max(timeout_ms.saturating_add(1_000));
         let claimable = self.concurrency.saturating_mul(CLAIM_AHEAD as usize);
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let slots = Arc::new(Semaphore::new(claimable));

@@ -163,6 +163,7 @@ suite!(
     claims_respect_leases_and_the_per_endpoint_cap,
     a_lost_lease_does_not_overwrite_the_new_holder,
     graceful_shutdown_finishes_what_is_in_flight,
+    a_dropped_handle_leaves_the_worker_running,
     stats_count_and_measure,
     bad_input_is_refused_with_a_reason,
 );
@@ -934,6 +935,20 @@ async fn graceful_shutdown_finishes_what_is_in_flight(store: Arc<dyn Store>) {
         let log = dispatcher.delivery(id).await.unwrap().unwrap();
         assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
     }
+}
+
+async fn a_dropped_handle_leaves_the_worker_running(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    let dispatcher = dispatcher(&store);
+    add(&dispatcher, &receiver).await;
+    drop(
+        dispatcher
+            .worker()
+            .poll_interval(Duration::from_millis(20))
+            .spawn(),
+    );
+    let id = one(&dispatcher, "order.paid").await;
+    wait_for(|| async { receiver.ids() == [id.clone()] }).await;
 }
 
 async fn stats_count_and_measure(store: Arc<dyn Store>) {

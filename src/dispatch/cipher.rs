@@ -112,19 +112,25 @@ impl StorageKey {
             path: path.display().to_string(),
             reason,
         };
+        // Written whole to a file of its own, then linked into place: another process never
+        // reads a half-written key, and a crash never leaves an empty one.
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(format!(".{}.tmp", std::process::id()));
+        let temporary = std::path::PathBuf::from(temporary);
         let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                let key = Self::generate()?;
-                file.write_all(key.to_hex().as_bytes())
-                    .and_then(|()| file.write_all(b"\n"))
-                    .and_then(|()| file.sync_all())
-                    .map_err(|error| failed(error.to_string()))?;
-                Ok((key, true))
-            }
+        let key = Self::generate()?;
+        let written = options.open(&temporary).and_then(|mut file| {
+            file.write_all(key.to_hex().as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()
+        });
+        let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => Ok((key, true)),
             Err(error) if error.kind() == ErrorKind::AlreadyExists => {
                 Ok((Self::load(path)?, false))
             }

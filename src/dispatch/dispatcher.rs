@@ -84,7 +84,8 @@ pub(crate) struct Shared {
     /// Each endpoint's signing secret as last opened, with the sealed bytes it came from: a
     /// rotation changes those bytes, and the secret is opened again.
     opened: Mutex<HashMap<String, (Vec<u8>, Secret)>>,
-    /// This process's lease token: completions apply only to deliveries it still holds.
+    /// `dispatch_sync`'s lease token (each worker has its own): completions apply only to
+    /// deliveries it still holds.
     pub(crate) token: i64,
 }
 
@@ -160,13 +161,7 @@ impl DispatcherBuilder {
 
     /// The Dispatcher.
     pub fn build(self) -> Dispatcher {
-        let token = loop {
-            // A token of 0 would be a poor sentinel in a database dump; any other will do.
-            let token = getrandom::u64().map_or_else(|_| now_millis(), |t| t as i64);
-            if token != 0 {
-                break token;
-            }
-        };
+        let token = new_token();
         Dispatcher {
             shared: Arc::new(Shared {
                 store: self.store,
@@ -644,7 +639,8 @@ impl Dispatcher {
     }
 
     /// Sends one delivery again, whatever its status, with a new run of the retry schedule
-    /// and the same delivery id.
+    /// and the same delivery id. A pending delivery is made due now; if a worker is sending
+    /// it at that moment, it may be sent twice (same id).
     ///
     /// # Errors
     ///
@@ -792,11 +788,17 @@ impl Dispatcher {
                     "disabled after {} failed attempts in a row",
                     endpoint.failures
                 );
-                self.shared
+                // The attempts are recorded: a failure from here on must not make the caller
+                // record them again. The next failed attempt tries to disable it again.
+                let disabled = self
+                    .shared
                     .store
                     .set_enabled(&endpoint.endpoint_id, false, Some(&reason))
-                    .await?;
-                if let Some(row) = self.shared.store.endpoint(&endpoint.endpoint_id).await? {
+                    .await;
+                if disabled.is_err() {
+                    continue;
+                }
+                if let Ok(Some(row)) = self.shared.store.endpoint(&endpoint.endpoint_id).await {
                     let endpoint = Endpoint::from_row(row);
                     for callback in &self.shared.on_disabled {
                         callback(&endpoint);
@@ -815,6 +817,16 @@ impl Dispatcher {
             }
         }
         Ok(reports)
+    }
+}
+
+/// A random lease token, never 0 (a poor sentinel in a database dump).
+pub(crate) fn new_token() -> i64 {
+    loop {
+        let token = getrandom::u64().map_or_else(|_| now_millis(), |t| t as i64);
+        if token != 0 {
+            return token;
+        }
     }
 }
 

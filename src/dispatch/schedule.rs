@@ -98,7 +98,9 @@ impl RetrySchedule {
             // A random factor in [0.9, 1.1]; without randomness, the wait as scheduled.
             let random = getrandom::u32().unwrap_or(u32::MAX / 2);
             let permille = 900 + random % 201;
-            wait = wait.mul_f64(f64::from(permille) / 1000.0);
+            // A wait too long to scale (centuries) stays as scheduled rather than panic.
+            wait = Duration::try_from_secs_f64(wait.as_secs_f64() * f64::from(permille) / 1000.0)
+                .unwrap_or(wait);
         }
         if let Some(asked) = retry_after {
             wait = wait.max(asked.min(self.max_retry_after));

@@ -70,6 +70,7 @@ pub struct WorkerSummary {
 
 /// A worker running in the background, from [`Worker::spawn`].
 #[derive(Debug)]
+#[must_use = "dropping the handle detaches the worker; call `shutdown` to stop it gracefully"]
 pub struct WorkerHandle {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<WorkerSummary, DispatchError>>,
@@ -127,11 +128,15 @@ impl Worker {
         self
     }
 
-    /// Runs in the background until [`WorkerHandle::shutdown`].
+    /// Runs in the background until [`WorkerHandle::shutdown`]. Dropping the handle leaves it
+    /// running until the runtime ends.
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(self.run(async {
-            let _ = stopped.await;
+            // A dropped handle detaches the worker rather than stopping it.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }));
         WorkerHandle {
             stop: Some(stop),
@@ -168,7 +173,9 @@ impl Worker {
         until_idle: bool,
     ) -> Result<WorkerSummary, DispatchError> {
         let store = Arc::clone(&self.dispatcher.shared.store);
-        let token = self.dispatcher.shared.token;
+        // A token of its own: a lease it lost to another worker of the same process stays
+        // lost (completions and releases apply only to the token that holds it).
+        let token = super::dispatcher::new_token();
         let timeout = self.dispatcher.shared.attempt_timeout;
         let lease_ms = self.lease.map_or_else(
             || worker_lease(timeout),
@@ -233,14 +240,20 @@ impl Worker {
                 let mut wait = self.poll_interval;
                 if until_idle && slots.available_permits() == claimable {
                     // Nothing in flight, nothing unrecorded: is anything left at all?
-                    let pending = store.pending().await?;
-                    if pending.count == 0 {
-                        break Ok(());
-                    }
-                    if let Some(due) = pending.next_due {
-                        let until_due =
-                            u64::try_from(due.saturating_sub(now_millis())).unwrap_or(0);
-                        wait = wait.min(Duration::from_millis(until_due.max(1)));
+                    // A failed check is not the end: the next loop asks again.
+                    if let Ok(pending) = store.pending().await {
+                        if pending.count == 0 {
+                            break Ok(());
+                        }
+                        // Due later: wake then. Due already but not claimable (an endpoint
+                        // at its cap elsewhere): the poll interval, not a busy loop.
+                        let until_due = pending
+                            .next_due
+                            .and_then(|due| u64::try_from(due.saturating_sub(now_millis())).ok())
+                            .filter(|&until| until > 0);
+                        if let Some(until_due) = until_due {
+                            wait = wait.min(Duration::from_millis(until_due));
+                        }
                     }
                 }
                 tokio::select! {

@@ -218,8 +218,8 @@ pub struct Enqueued {
 /// A claim on deliveries: who holds them, and until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
-    /// A random token, one per worker: completions and releases apply only while the
-    /// delivery still holds it.
+    /// A random token, one per worker (and one for `dispatch_sync`): completions and
+    /// releases apply only while the delivery still holds it.
     pub token: i64,
     /// When the lease expires and the delivery may be claimed again.
     pub until: i64,

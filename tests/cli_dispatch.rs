@@ -5,6 +5,7 @@
 
 // Its scripted answers are a tuple clippy finds complex; the file is shared, not ours to change.
 #[allow(clippy::type_complexity)]
+mod cli_support;
 mod dispatch_support;
 
 #[path = "cli_support/dispatch.rs"]
@@ -1071,27 +1072,6 @@ async fn sigterm_stops_the_worker_after_what_is_in_flight() {
     );
 }
 
-/// Splits a command line as a POSIX shell would, for the plain words and single quotes the
-/// README uses; a backslash before a newline continues the line.
-fn shell_words(line: &str) -> Vec<String> {
-    let line = line.replace("\\\n", " ");
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                word.get_or_insert_with(String::new);
-            }
-            c if c.is_whitespace() && !quoted => words.extend(word.take()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_examples_readme_sends_its_events_durably() {
     let dir = Scratch::new("examples");
@@ -1106,7 +1086,7 @@ async fn the_examples_readme_sends_its_events_durably() {
         .split("\n\n")
         .map(str::trim)
         .filter(|block| block.starts_with("webhook "))
-        .map(shell_words)
+        .map(cli_support::shell_words)
         .collect();
     let adds: Vec<&Vec<String>> = commands.iter().filter(|c| c[1] == "endpoints").collect();
     assert!(adds.len() >= 2, "{readme}");

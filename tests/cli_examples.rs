@@ -27,27 +27,6 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Splits a command line as a POSIX shell would, for the plain words and single quotes the
-/// README uses; a backslash before a newline continues the line.
-fn shell_words(line: &str) -> Vec<String> {
-    let line = line.replace("\\\n", " ");
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                word.get_or_insert_with(String::new);
-            }
-            c if c.is_whitespace() && !quoted => words.extend(word.take()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
-
 /// The value after `flag` in `words`.
 fn flag<'a>(words: &'a [String], flag: &str) -> Option<&'a str> {
     let at = words.iter().position(|word| word == flag)?;
@@ -69,7 +48,7 @@ fn listen_commands(readme: &str) -> Vec<Listen> {
         .map(str::trim)
         .filter(|line| line.starts_with("webhook listen "))
         .map(|line| {
-            let words = shell_words(line);
+            let words = cli_support::shell_words(line);
             Listen {
                 scheme: flag(&words, "--scheme").unwrap().to_owned(),
                 secret: flag(&words, "--secret").unwrap().to_owned(),
@@ -222,7 +201,7 @@ async fn examples_are_delivered_to_the_receivers_its_readme_starts() {
         .map(str::trim)
         .find(|block| block.starts_with("webhook send "))
         .unwrap_or_else(|| panic!("no `webhook send` in {readme}"));
-    let mut words = shell_words(send);
+    let mut words = cli_support::shell_words(send);
     assert_eq!(words.remove(0), "webhook");
     let twilio = listens.iter().find(|l| l.scheme == "twilio").unwrap();
     let (twilio_addr, twilio_seen) = &seen["twilio"];

@@ -134,7 +134,7 @@ pub(crate) fn run(args: ExamplesArgs) -> Result<(), Failure> {
     write(dir, "batch.json", &batch(&receivers)?, args.force)?;
     write(dir, "events.jsonl", &events()?, args.force)?;
     write(dir, "README.txt", &readme(dir, &receivers), args.force)?;
-    let shown = shell_quote(&dir.display().to_string());
+    let shown = crate::dispatch::text::shell_word(&dir.display().to_string());
     println!("wrote {shown}/batch.json, {shown}/events.jsonl and {shown}/README.txt");
     println!(
         "next: start the receivers {shown}/README.txt lists, then `webhook batch {shown}/batch.json`"
@@ -212,14 +212,14 @@ fn events() -> Result<String, Failure> {
 }
 
 fn readme(dir: &Path, receivers: &[Receiver]) -> String {
-    let db = shell_quote(&dir.join("deliveries.db").display().to_string());
-    let dir = shell_quote(&dir.display().to_string());
+    let db = crate::dispatch::text::shell_word(&dir.join("deliveries.db").display().to_string());
+    let dir = crate::dispatch::text::shell_word(&dir.display().to_string());
     let mut listen = String::new();
     for receiver in receivers {
         listen.push_str(&format!(
             "    webhook listen --scheme {} --secret {} --addr 127.0.0.1:{}",
             receiver.scheme,
-            shell_quote(&receiver.secret),
+            crate::dispatch::text::shell_word(&receiver.secret),
             receiver.port
         ));
         if SchemeName::parse(receiver.scheme).is_ok_and(SchemeName::signs_url) {
@@ -285,7 +285,7 @@ events.jsonl  events, one JSON object per line: {{\"event\", \"payload\", \"id\"
 ",
         deliveries = DELIVERIES.len(),
         twilio_url = twilio.url(),
-        twilio_secret = shell_quote(&twilio.secret),
+        twilio_secret = crate::dispatch::text::shell_word(&twilio.secret),
         subscribe = subscribe(receivers, &db),
     )
 }
@@ -304,23 +304,10 @@ fn subscribe(receivers: &[Receiver], db: &str) -> String {
         text.push_str(&format!(
             "    webhook endpoints add --db {db} --url {} \\\n        --scheme {scheme} --secret {} --events '{events}' --name {name}\n\n",
             receiver.url(),
-            shell_quote(&receiver.secret),
+            crate::dispatch::text::shell_word(&receiver.secret),
         ));
     }
     text
-}
-
-/// `text` as one word for a POSIX shell: as it is when that is safe, else in single quotes.
-fn shell_quote(text: &str) -> String {
-    let safe = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
-    if safe {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 fn write(dir: &Path, name: &str, contents: &str, force: bool) -> Result<(), Failure> {
@@ -337,18 +324,4 @@ fn write(dir: &Path, name: &str, contents: &str, force: bool) -> Result<(), Fail
         .open(&path)
         .and_then(|mut file| file.write_all(contents.as_bytes()))
         .map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_quoting_keeps_words_whole() {
-        assert_eq!(shell_quote("abc123"), "abc123");
-        assert_eq!(shell_quote("whsec_a+b/c="), "whsec_a+b/c=");
-        assert_eq!(shell_quote("my dir"), "'my dir'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
 }

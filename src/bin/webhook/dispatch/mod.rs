@@ -17,7 +17,7 @@ pub(crate) mod dispatch_cmd;
 pub(crate) mod endpoints;
 mod progress;
 mod signals;
-mod text;
+pub(crate) mod text;
 pub(crate) mod worker;
 
 /// The environment variable that may hold the storage key, as 64 hex digits.

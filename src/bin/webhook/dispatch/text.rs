@@ -96,4 +96,13 @@ mod tests {
         ];
         assert_eq!(table(&rows), "ID       URL\nep_1234  http://x\n");
     }
+
+    #[test]
+    fn shell_quoting_keeps_words_whole() {
+        assert_eq!(shell_word("abc123"), "abc123");
+        assert_eq!(shell_word("whsec_a+b/c="), "whsec_a+b/c=");
+        assert_eq!(shell_word("my dir"), "'my dir'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

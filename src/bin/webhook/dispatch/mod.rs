@@ -31,7 +31,7 @@ pub(crate) struct DbArgs {
     db: String,
     /// A file holding the storage key that seals endpoints' secrets (64 hex digits), made
     /// (mode 0600) when missing. Without it: WEBHOOK_STORAGE_KEY, else for SQLite the file
-    /// <DB>.key beside the database. Keep the key apart from database backups.
+    /// `<DB>.key` beside the database. Keep the key apart from database backups.
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
 }

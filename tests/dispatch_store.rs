@@ -729,7 +729,7 @@ async fn enqueue_raw(
     let row = EventRow {
         id: format!("evt_{event}"),
         event_type: "order.paid".into(),
-        payload: b"{}".to_vec(),
+        payload: bytes::Bytes::from_static(b"{}"),
         content_type: "application/json".into(),
         idempotency_key: None,
         created_at: due,
@@ -782,7 +782,7 @@ async fn claims_respect_leases_and_the_per_endpoint_cap(store: Arc<dyn Store>) {
         .find(|c| c.endpoint.id == "ep_narrow")
         .unwrap();
     assert_eq!(first.delivery.id, "msg_e0_0", "oldest due first");
-    assert_eq!(first.event.payload, b"{}");
+    assert_eq!(first.event.payload, &b"{}"[..]);
     assert_eq!(first.delivery.attempts, 0);
 
     // Leased ones are not claimed again, and still count against the cap.

@@ -156,7 +156,7 @@ fn request(
         .sign(secret, &message)
         .map_err(|error| format!("not signed: {error}"))?;
     let mut request = Request::post(url.as_str())
-        .body(Full::new(Bytes::copy_from_slice(&event.payload)))
+        .body(Full::new(event.payload.clone()))
         .map_err(|error| format!("not sent: {error}"))?;
     let content_type = HeaderValue::from_str(&event.content_type)
         .map_err(|_| "not sent: the event's content type cannot be a header".to_owned())?;

@@ -597,7 +597,7 @@ impl Dispatcher {
         let row = EventRow {
             id: random_id("evt_")?,
             event_type: event.event_type,
-            payload: event.payload.to_vec(),
+            payload: event.payload,
             content_type: event.content_type,
             idempotency_key: event.idempotency_key,
             created_at: now,

@@ -183,8 +183,8 @@ pub struct EventRow {
     pub id: String,
     /// The event type, e.g. `order.paid`.
     pub event_type: String,
-    /// The exact bytes every delivery sends.
-    pub payload: Vec<u8>,
+    /// The exact bytes every delivery sends (shared, not copied, by every claim and attempt).
+    pub payload: bytes::Bytes,
     /// The payload's media type.
     pub content_type: String,
     /// Dispatching a second event with the same key writes nothing.

@@ -332,7 +332,7 @@ fn event_at(row: &PgRow, at: usize) -> Result<EventRow, sqlx::Error> {
     Ok(EventRow {
         id: row.try_get(at)?,
         event_type: row.try_get(at + 1)?,
-        payload: row.try_get(at + 2)?,
+        payload: row.try_get::<Vec<u8>, _>(at + 2)?.into(),
         content_type: row.try_get(at + 3)?,
         idempotency_key: row.try_get(at + 4)?,
         created_at: row.try_get(at + 5)?,
@@ -739,7 +739,7 @@ impl Store for PostgresStore {
             let inserted = sqlx::query(ENQUEUE)
                 .bind(&event.id)
                 .bind(&event.event_type)
-                .bind(&event.payload)
+                .bind(event.payload.as_ref())
                 .bind(&event.content_type)
                 .bind(&event.idempotency_key)
                 .bind(event.created_at)
@@ -1158,7 +1158,7 @@ mod tests {
         EventRow {
             id: id.to_owned(),
             event_type: "order.paid".to_owned(),
-            payload: format!(r#"{{"event":"{id}"}}"#).into_bytes(),
+            payload: format!(r#"{{"event":"{id}"}}"#).into(),
             content_type: "application/json".to_owned(),
             idempotency_key: key.map(str::to_owned),
             created_at: 2_000,

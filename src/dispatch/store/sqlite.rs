@@ -286,7 +286,7 @@ impl SqliteStore {
         )
         .bind(&event.id)
         .bind(&event.event_type)
-        .bind(&event.payload)
+        .bind(event.payload.as_ref())
         .bind(&event.content_type)
         .bind(&event.idempotency_key)
         .bind(event.created_at)
@@ -433,7 +433,7 @@ impl SqliteStore {
             let event = EventRow {
                 id: delivery.event_id.clone(),
                 event_type: delivery.event_type.clone(),
-                payload: row.try_get("payload")?,
+                payload: row.try_get::<Vec<u8>, _>("payload")?.into(),
                 content_type: row.try_get("content_type")?,
                 idempotency_key: row.try_get("idempotency_key")?,
                 created_at: row.try_get("event_created_at")?,
@@ -1164,7 +1164,7 @@ mod tests {
         EventRow {
             id: id.to_owned(),
             event_type: "order.paid".into(),
-            payload: br#"{"n":1}"#.to_vec(),
+            payload: bytes::Bytes::from_static(br#"{"n":1}"#),
             content_type: "application/json".into(),
             idempotency_key: key.map(str::to_owned),
             created_at: 100,
@@ -1357,7 +1357,7 @@ mod tests {
             .collect();
         assert!(due.is_sorted(), "{due:?}");
         let claim = &claims[0];
-        assert_eq!(claim.event.payload, br#"{"n":1}"#);
+        assert_eq!(claim.event.payload, &br#"{"n":1}"#[..]);
         assert_eq!(
             claim.endpoint,
             endpoint(&claim.delivery.endpoint_id, claim.endpoint.max_in_flight)

@@ -13,9 +13,9 @@ use hyper_util::rt::TokioExecutor;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::store::{AttemptRow, Claim, RESPONSE_BODY_LIMIT};
-use crate::Secret;
+use crate::crypto::SigningKey;
 use crate::deliver::retry_after_header;
-use crate::scheme::{Message, Scheme};
+use crate::scheme::{Message, Scheme, sign_into};
 
 pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -83,33 +83,41 @@ impl Outcome {
     }
 }
 
-/// Signs `claim`'s payload for its endpoint with `secret` (the id kept, the timestamp now) and
-/// POSTs it, within `timeout` for the whole exchange.
+/// What signs an endpoint's attempts: its scheme and its first secret, keyed once.
+#[derive(Clone)]
+pub(crate) struct Signer {
+    pub(crate) scheme: Arc<dyn Scheme>,
+    pub(crate) key: SigningKey,
+}
+
+/// Why an attempt could not be signed, and whether trying again could change that.
+#[derive(Debug, Clone)]
+pub(crate) struct Unsigned {
+    pub(crate) reason: String,
+    pub(crate) permanent: bool,
+}
+
+/// Signs `claim`'s payload for its endpoint (the id kept, the timestamp now) and POSTs it,
+/// within `timeout` for the whole exchange.
 pub(crate) async fn attempt(
     client: &HttpClient,
-    scheme: Result<(&dyn Scheme, Secret), String>,
+    signer: Result<&Signer, Unsigned>,
     claim: &Claim,
     timeout: Duration,
 ) -> Outcome {
     let started_at = super::endpoint::now_millis();
     let clock = Instant::now();
-    let mut permanent = false;
-    let result = match scheme {
-        Ok((scheme, secret)) => match request(scheme, &secret, claim, started_at) {
-            Ok(request) => match tokio::time::timeout(timeout, send(client, request)).await {
-                Ok(result) => result,
-                Err(_elapsed) => Err(format!(
-                    "timed out after {}",
-                    humantime::format_duration(timeout)
-                )),
-            },
-            Err(error) => {
-                permanent = true;
-                Err(error)
-            }
+    let request = signer.and_then(|signer| request(signer, claim, started_at));
+    let permanent = request.as_ref().is_err_and(|unsigned| unsigned.permanent);
+    let result = match request {
+        Err(unsigned) => Err(unsigned.reason),
+        Ok(request) => match tokio::time::timeout(timeout, send(client, request)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(format!(
+                "timed out after {}",
+                humantime::format_duration(timeout)
+            )),
         },
-        // A storage key that does not open the secrets may be corrected: retried.
-        Err(error) => Err(error),
     };
     let duration_ms = u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX);
     let (status, error, response_body, retry_after) = match result {
@@ -131,12 +139,12 @@ pub(crate) async fn attempt(
     }
 }
 
-fn request(
-    scheme: &dyn Scheme,
-    secret: &Secret,
-    claim: &Claim,
-    now_ms: i64,
-) -> Result<Request<Full<Bytes>>, String> {
+fn request(signer: &Signer, claim: &Claim, now_ms: i64) -> Result<Request<Full<Bytes>>, Unsigned> {
+    let scheme = &*signer.scheme;
+    let never = |reason: String| Unsigned {
+        reason,
+        permanent: true,
+    };
     let event = &claim.event;
     // Twilio signs JSON through a hash of it in the URL.
     let url = &crate::scheme::url_for_body(
@@ -152,14 +160,14 @@ fn request(
         .url(url)
         .method("POST")
         .content_type(&event.content_type);
-    let headers = scheme
-        .sign(secret, &message)
-        .map_err(|error| format!("not signed: {error}"))?;
+    let mut headers = http::HeaderMap::new();
+    sign_into(scheme, &signer.key, &message, &mut headers)
+        .map_err(|error| never(format!("not signed: {error}")))?;
     let mut request = Request::post(url.as_str())
         .body(Full::new(event.payload.clone()))
-        .map_err(|error| format!("not sent: {error}"))?;
+        .map_err(|error| never(format!("not sent: {error}")))?;
     let content_type = HeaderValue::from_str(&event.content_type)
-        .map_err(|_| "not sent: the event's content type cannot be a header".to_owned())?;
+        .map_err(|_| never("not sent: the event's content type cannot be a header".into()))?;
     let out = request.headers_mut();
     out.insert(header::CONTENT_TYPE, content_type);
     out.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
@@ -171,7 +179,7 @@ fn request(
         .is_none_or(|name| !out.contains_key(name))
     {
         let id = HeaderValue::from_str(&claim.delivery.id)
-            .map_err(|_| "not sent: the delivery id cannot be a header".to_owned())?;
+            .map_err(|_| never("not sent: the delivery id cannot be a header".into()))?;
         out.insert(X_WEBHOOK_ID, id);
     }
     Ok(request)

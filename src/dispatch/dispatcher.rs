@@ -9,7 +9,7 @@ use http::HeaderValue;
 use rustls::ClientConfig;
 
 use super::StorageKey;
-use super::attempt::{self, HttpClient, Outcome};
+use super::attempt::{self, HttpClient, Outcome, Signer, Unsigned};
 use super::endpoint::{AutoDisable, Endpoint, NewEndpoint, from_millis, now_millis, to_millis};
 use super::error::DispatchError;
 use super::event::Event;
@@ -81,9 +81,9 @@ pub(crate) struct Shared {
     on_disabled: Vec<Callback<Endpoint>>,
     tls: Mutex<Option<ClientConfig>>,
     client: OnceLock<HttpClient>,
-    /// Each endpoint's signing secret as last opened, with the sealed bytes it came from: a
+    /// Each endpoint's signer, keyed once, with the sealed bytes its secret came from: a
     /// rotation changes those bytes, and the secret is opened again.
-    opened: Mutex<HashMap<String, (Vec<u8>, Secret)>>,
+    signers: Mutex<HashMap<String, (Vec<u8>, Signer)>>,
     /// `dispatch_sync`'s lease token (each worker has its own): completions apply only to
     /// deliveries it still holds.
     pub(crate) token: i64,
@@ -175,7 +175,7 @@ impl DispatcherBuilder {
                 on_disabled: self.on_disabled,
                 tls: Mutex::new(self.tls),
                 client: OnceLock::new(),
-                opened: Mutex::new(HashMap::new()),
+                signers: Mutex::new(HashMap::new()),
                 token,
             }),
         }
@@ -699,43 +699,61 @@ impl Dispatcher {
 
     /// Makes one attempt of a claimed delivery.
     pub(crate) async fn attempt(&self, claim: &Claim) -> Outcome {
-        let signer = self
-            .scheme(&claim.endpoint.scheme)
-            .map_err(|error| error.to_string())
-            .and_then(|scheme| Ok((scheme, self.signing_secret(&claim.endpoint)?)));
-        let signer = match &signer {
-            Ok((scheme, secret)) => Ok((&**scheme, secret.clone())),
-            Err(error) => Err(error.clone()),
-        };
-        attempt::attempt(self.client(), signer, claim, self.shared.attempt_timeout).await
+        let signer = self.signer(&claim.endpoint);
+        let timeout = self.shared.attempt_timeout;
+        attempt::attempt(
+            self.client(),
+            signer.as_ref().map_err(Clone::clone),
+            claim,
+            timeout,
+        )
+        .await
     }
 
-    /// The secret that signs for `endpoint`: its first.
-    fn signing_secret(&self, endpoint: &EndpointRow) -> Result<Secret, String> {
-        let mut opened = self
+    /// What signs for `endpoint`: its scheme and first secret, keyed on first use and kept
+    /// until the endpoint's sealed secrets change.
+    fn signer(&self, endpoint: &EndpointRow) -> Result<Signer, Unsigned> {
+        let mut signers = self
             .shared
-            .opened
+            .signers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((sealed, secret)) = opened.get(&endpoint.id)
+        if let Some((sealed, signer)) = signers.get(&endpoint.id)
             && *sealed == endpoint.sealed_secrets
         {
-            return Ok(secret.clone());
+            return Ok(signer.clone());
         }
+        // Another process may know a scheme this one does not, or be given the right storage
+        // key: those are retried. A secret that cannot sign never will.
+        let retry = |reason: String| Unsigned {
+            reason,
+            permanent: false,
+        };
+        let never = |reason: String| Unsigned {
+            reason,
+            permanent: true,
+        };
+        let scheme = self
+            .scheme(&endpoint.scheme)
+            .map_err(|error| retry(error.to_string()))?;
         let secrets = self
             .shared
             .key
             .open(&endpoint.id, &endpoint.sealed_secrets)
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| retry(error.to_string()))?;
         let first = secrets
-            .into_iter()
-            .next()
-            .ok_or("the endpoint has no secret")?;
-        opened.insert(
+            .first()
+            .ok_or_else(|| never("the endpoint has no secret".into()))?;
+        scheme::body_position(&*scheme).map_err(|error| never(format!("not signed: {error}")))?;
+        let key = scheme
+            .signing_key(first)
+            .map_err(|error| never(format!("not signed: {error}")))?;
+        let signer = Signer { scheme, key };
+        signers.insert(
             endpoint.id.clone(),
-            (endpoint.sealed_secrets.clone(), first.clone()),
+            (endpoint.sealed_secrets.clone(), signer.clone()),
         );
-        Ok(first)
+        Ok(signer)
     }
 
     /// What follows an attempt: done, a retry at a stored time, or failed for good.

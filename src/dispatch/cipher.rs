@@ -115,7 +115,11 @@ impl StorageKey {
         // Written whole to a file of its own, then linked into place: another process never
         // reads a half-written key, and a crash never leaves an empty one.
         let mut temporary = path.as_os_str().to_owned();
-        temporary.push(format!(".{}.tmp", std::process::id()));
+        temporary.push(format!(
+            ".{}-{:x}.tmp",
+            std::process::id(),
+            getrandom::u64().unwrap_or(0)
+        ));
         let temporary = std::path::PathBuf::from(temporary);
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);

@@ -333,26 +333,12 @@ impl Dispatcher {
     ///
     /// The first problem found, naming secrets by position only; or the store's error.
     pub async fn add_endpoint(&self, endpoint: NewEndpoint) -> Result<Endpoint, DispatchError> {
-        let url = url::Url::parse(&endpoint.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| DispatchError::InvalidUrl {
-                url: endpoint.url.clone(),
-            })?;
-        drop(url);
-        let scheme = self.scheme(&endpoint.scheme)?;
-        if endpoint.secrets.is_empty() {
-            return Err(DispatchError::NoSecret);
+        let valid = url::Url::parse(&endpoint.url)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+        if !valid {
+            return Err(DispatchError::InvalidUrl { url: endpoint.url });
         }
-        for (index, secret) in endpoint.secrets.iter().enumerate() {
-            scheme
-                .signing_key(secret)
-                .map_err(|error| DispatchError::InvalidSecret {
-                    scheme: endpoint.scheme.clone(),
-                    index,
-                    reason: error.to_string(),
-                })?;
-        }
+        self.check_secrets(&endpoint.scheme, &endpoint.secrets)?;
         let mut patterns = Vec::new();
         for pattern in &endpoint.patterns {
             patterns.push(Pattern::new(pattern)?.as_str().to_owned());
@@ -452,20 +438,8 @@ impl Dispatcher {
             .endpoint(id)
             .await?
             .ok_or_else(|| DispatchError::NoSuchEndpoint(id.to_owned()))?;
-        let scheme = self.scheme(&endpoint.scheme)?;
         let secrets: Vec<Secret> = secrets.into_iter().collect();
-        if secrets.is_empty() {
-            return Err(DispatchError::NoSecret);
-        }
-        for (index, secret) in secrets.iter().enumerate() {
-            scheme
-                .signing_key(secret)
-                .map_err(|error| DispatchError::InvalidSecret {
-                    scheme: endpoint.scheme.clone(),
-                    index,
-                    reason: error.to_string(),
-                })?;
-        }
+        self.check_secrets(&endpoint.scheme, &secrets)?;
         let sealed = self.shared.key.seal(id, &secrets)?;
         match self.shared.store.set_secrets(id, &sealed).await? {
             true => Ok(()),
@@ -668,6 +642,25 @@ impl Dispatcher {
             since: to_millis(since),
         };
         Ok(self.shared.store.requeue(which, now_millis()).await?)
+    }
+
+    /// The scheme is known, and there is a secret and each can sign with it (named by
+    /// position only).
+    fn check_secrets(&self, scheme_name: &str, secrets: &[Secret]) -> Result<(), DispatchError> {
+        let scheme = self.scheme(scheme_name)?;
+        if secrets.is_empty() {
+            return Err(DispatchError::NoSecret);
+        }
+        for (index, secret) in secrets.iter().enumerate() {
+            scheme
+                .signing_key(secret)
+                .map_err(|error| DispatchError::InvalidSecret {
+                    scheme: scheme_name.to_owned(),
+                    index,
+                    reason: error.to_string(),
+                })?;
+        }
+        Ok(())
     }
 
     pub(crate) fn scheme(&self, name: &str) -> Result<Arc<dyn Scheme>, DispatchError> {

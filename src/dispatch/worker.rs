@@ -35,11 +35,13 @@ const RECORD_TRIES: u32 = 10;
 ///
 /// ```no_run
 /// # async fn run(dispatcher: tower_webhook::dispatch::Dispatcher) -> Result<(), tower_webhook::dispatch::DispatchError> {
-/// // Until Ctrl-C, then finish what is in flight.
+/// // Until told to stop (e.g. by a signal handler), then finish what is in flight.
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// # drop(stop);
 /// let summary = dispatcher
 ///     .worker()
 ///     .concurrency(32)
-///     .run(async { tokio::signal::ctrl_c().await.ok(); })
+///     .run(async { stopped.await.ok(); })
 ///     .await?;
 /// println!("{} attempts", summary.attempts);
 /// # Ok(())

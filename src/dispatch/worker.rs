@@ -166,7 +166,21 @@ impl Worker {
     ///
     /// As [`run`](Self::run).
     pub async fn run_until_idle(self) -> Result<WorkerSummary, DispatchError> {
-        self.drive(Box::pin(std::future::pending()), true).await
+        self.run_until_idle_or(std::future::pending()).await
+    }
+
+    /// Delivers until nothing is left to do, as [`run_until_idle`](Self::run_until_idle), or
+    /// until `shutdown` completes, whichever comes first; then stops as [`run`](Self::run)
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_until_idle_or(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<WorkerSummary, DispatchError> {
+        self.drive(Box::pin(shutdown), true).await
     }
 
     async fn drive(

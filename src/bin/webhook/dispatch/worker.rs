@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_webhook::dispatch::{RetrySchedule, Store};
+use tower_webhook::dispatch::RetrySchedule;
 
 use super::progress::Progress;
 use super::signals::{self, Stop};
@@ -52,9 +52,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// How often `--until-idle` asks the store whether anything is left.
-const IDLE_CHECK: Duration = Duration::from_millis(200);
-
 pub(crate) async fn run(args: WorkerArgs) -> Result<(), Failure> {
     if let Some(lease) = args.lease
         && lease <= args.attempt_timeout
@@ -94,15 +91,11 @@ pub(crate) async fn run(args: WorkerArgs) -> Result<(), Failure> {
             "; Ctrl-C or SIGTERM stops it after the attempts in flight"
         }
     );
+    // The signal that stopped the worker, if one did (with --until-idle the worker may end
+    // first, dropping the sender).
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
-    let until_idle = args.until_idle;
-    let idle_store = Arc::clone(&store);
     let shutdown = async move {
-        let stop = tokio::select! {
-            stop = signals::stop() => Some(stop),
-            () = idle(idle_store), if until_idle => None,
-        };
-        let _ = stopped_tx.send(stop);
+        let _ = stopped_tx.send(signals::stop().await);
     };
     let mut worker = dispatcher
         .worker()
@@ -111,14 +104,17 @@ pub(crate) async fn run(args: WorkerArgs) -> Result<(), Failure> {
     if let Some(lease) = args.lease {
         worker = worker.lease(lease);
     }
-    let result = worker.run(shutdown).await;
+    let result = match args.until_idle {
+        true => worker.run_until_idle_or(shutdown).await,
+        false => worker.run(shutdown).await,
+    };
     progress.finish();
     let summary = result.map_err(|error| {
         let mut failure = failure(error);
         failure.message = format!("the worker stopped: {}", failure.message);
         failure
     })?;
-    let stop: Option<Stop> = stopped_rx.await.ok().flatten();
+    let stop: Option<Stop> = stopped_rx.await.ok();
     let left = store.pending().await.map(|pending| pending.count);
     let how = match stop {
         Some(stop) => format!("stopped by {}", stop.name()),
@@ -131,17 +127,4 @@ pub(crate) async fn run(args: WorkerArgs) -> Result<(), Failure> {
         Err(error) => return Err(runtime(format!("counting what is left: {error}"))),
     }
     Ok(())
-}
-
-/// Completes once the store has nothing pending for an enabled endpoint, leased or not: every
-/// attempt in flight has been recorded too.
-async fn idle(store: Arc<dyn Store>) {
-    loop {
-        if let Ok(pending) = store.pending().await
-            && pending.count == 0
-        {
-            return;
-        }
-        tokio::time::sleep(IDLE_CHECK).await;
-    }
 }

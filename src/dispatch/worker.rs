@@ -254,22 +254,11 @@ impl Worker {
             if claims.is_empty() {
                 drop(permits);
                 let mut wait = self.poll_interval;
+                // Nothing in flight, nothing unrecorded: is anything left at all?
                 if until_idle && slots.available_permits() == claimable {
-                    // Nothing in flight, nothing unrecorded: is anything left at all?
-                    // A failed check is not the end: the next loop asks again.
-                    if let Ok(pending) = store.pending().await {
-                        if pending.count == 0 {
-                            break Ok(());
-                        }
-                        // Due later: wake then. Due already but not claimable (an endpoint
-                        // at its cap elsewhere): the poll interval, not a busy loop.
-                        let until_due = pending
-                            .next_due
-                            .and_then(|due| u64::try_from(due.saturating_sub(now_millis())).ok())
-                            .filter(|&until| until > 0);
-                        if let Some(until_due) = until_due {
-                            wait = wait.min(Duration::from_millis(until_due));
-                        }
+                    match idle_wait(&*store, wait).await {
+                        Some(until_due) => wait = until_due,
+                        None => break Ok(()),
                     }
                 }
                 tokio::select! {
@@ -315,6 +304,26 @@ impl Worker {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
         outcome.map(|()| summary)
     }
+}
+
+/// For `run_until_idle`: `None` when nothing is pending for an enabled endpoint, else how
+/// long to wait before claiming again (at most `poll`).
+async fn idle_wait(store: &dyn super::Store, poll: Duration) -> Option<Duration> {
+    // A failed check is not the end: the next loop asks again.
+    let Ok(pending) = store.pending().await else {
+        return Some(poll);
+    };
+    if pending.count == 0 {
+        return None;
+    }
+    // Due later: wake then. Due already but not claimable (an endpoint at its cap
+    // elsewhere): the poll interval, not a busy loop.
+    let until_due = pending
+        .next_due
+        .and_then(|due| u64::try_from(due.saturating_sub(now_millis())).ok())
+        .filter(|&until| until > 0)
+        .map_or(poll, Duration::from_millis);
+    Some(until_due.min(poll))
 }
 
 /// A claim outlasts the wait for a sending slot and the attempt, with room to record it.

@@ -23,8 +23,8 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-/// The driver the SQLite and Postgres stores use, for `from_pool` and your own queries.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// The driver the Postgres store uses, for `from_pool` and your own queries.
+#[cfg(feature = "postgres")]
 pub use sqlx;
 
 mod memory;

@@ -1,24 +1,23 @@
 //! The SQLite store: one file, the embedded default.
 //!
+//! SQLite is a library, not a server: a statement is a function call, so the store runs each
+//! operation whole — every statement of its transaction — on one blocking thread, handing off
+//! once per operation rather than once per statement.
+//!
 //! Several processes may share the file: every write runs in a `BEGIN IMMEDIATE` transaction,
 //! which takes SQLite's single write lock at once, so a claim's read and its lease are one
 //! step that no other writer can interleave with (<https://www.sqlite.org/lang_transaction.html>).
-//! Within one process writers also queue on an async lock, so they wait without SQLite's
-//! sleeping busy handler; other processes wait on the busy timeout.
+//! Within one process writes share one connection, so they queue on its lock rather than on
+//! SQLite's sleeping busy handler; other processes wait on the busy timeout.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::Serialize;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, Transaction};
-use tokio::sync::{Mutex, MutexGuard, Notify};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use tokio::sync::Notify;
 
 use super::{
     AttemptRow, BoxFuture, Claim, Completion, DeliveryFilter, DeliveryRow, DeliveryStatus,
@@ -30,9 +29,6 @@ use crate::error::BoxError;
 
 /// The schema, one script per version, each applied once, in order.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("sqlite/0001_init.sql"))];
-
-/// Connections in the pool: reads run side by side (WAL), writes one at a time anyway.
-const CONNECTIONS: u32 = 4;
 
 /// How long a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,21 +78,23 @@ macro_rules! requeue_set {
 /// ```
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
     shared: Arc<Shared>,
 }
 
 struct Shared {
+    path: PathBuf,
+    /// Every write of this process, one at a time.
+    writer: Mutex<Connection>,
+    /// Reads (listings, stats), beside the writes: WAL lets them run at once.
+    reader: Mutex<Connection>,
     /// Signalled when this process adds work; other processes' work is found by polling.
     work: Notify,
-    /// Taken by every write in this process, so they never wait on SQLite's busy handler.
-    writer: Mutex<()>,
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("pool", &self.pool)
+            .field("path", &self.shared.path)
             .finish_non_exhaustive()
     }
 }
@@ -121,702 +119,505 @@ impl SqliteStore {
     /// # }
     /// ```
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        // Switching a new file to WAL while another process does the same can fail at once
-        // with "database is locked" (SQLite does not call the busy handler where waiting
-        // could deadlock): try again for as long as the busy timeout.
-        let started = std::time::Instant::now();
-        let mut pause = Duration::from_millis(10);
-        loop {
-            // A connection to a local file does not go stale: no ping before every use.
-            let opened = SqlitePoolOptions::new()
-                .max_connections(CONNECTIONS)
-                .test_before_acquire(false)
-                .connect_with(options.clone())
-                .await;
-            let result = match opened {
-                Ok(pool) => Self::from_pool(pool).await,
-                Err(error) => Err(StoreError::new("open the SQLite database", error)),
-            };
-            match result {
-                Err(error) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(200));
-                }
-                result => return result,
-            }
-        }
-    }
-
-    /// A store on a pool you configured yourself; its schema is brought up to date.
-    ///
-    /// [`open`](Self::open)'s settings are recommended: WAL, a busy timeout, foreign keys.
-    ///
-    /// # Errors
-    ///
-    /// As [`open`](Self::open).
-    ///
-    /// ```no_run
-    /// use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    /// use tower_webhook::dispatch::SqliteStore;
-    ///
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let options = SqliteConnectOptions::new()
-    ///     .filename("deliveries.db")
-    ///     .create_if_missing(true);
-    /// let pool = SqlitePoolOptions::new().connect_with(options).await?;
-    /// let store = SqliteStore::from_pool(pool).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
-        migrate(&pool)
-            .await
-            .map_err(|error| StoreError::new("migrate the SQLite database", error))?;
+        let path = path.as_ref().to_owned();
+        let (writer, reader) = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || open_connections(&path)
+        })
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))?;
         Ok(Self {
-            pool,
             shared: Arc::new(Shared {
+                path,
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
                 work: Notify::new(),
-                writer: Mutex::new(()),
             }),
         })
     }
 
-    /// A write transaction holding SQLite's write lock, and this process's writer lock.
-    async fn begin_write(
+    /// Runs `operation` in one write transaction (`BEGIN IMMEDIATE`) on a blocking thread,
+    /// and commits it.
+    async fn write<T: Send + 'static>(
         &self,
-    ) -> Result<(MutexGuard<'_, ()>, Transaction<'static, Sqlite>), sqlx::Error> {
-        let guard = self.shared.writer.lock().await;
-        let transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok((guard, transaction))
+        what: &'static str,
+        operation: impl FnOnce(&Transaction<'_>) -> Result<T, BoxError> + Send + 'static,
+    ) -> StoreResult<T> {
+        let shared = Arc::clone(&self.shared);
+        run_blocking(what, move || {
+            let mut connection = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = operation(&transaction)?;
+            transaction.commit()?;
+            Ok(value)
+        })
+        .await
     }
 
-    async fn add_endpoint_inner(&self, endpoint: EndpointRow) -> Result<(), BoxError> {
-        let patterns = serde_json::to_string(&endpoint.patterns)?;
-        let labels = serde_json::to_string(&endpoint.labels)?;
-        let _writer = self.shared.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO endpoints (id, url, scheme, sealed_secrets, patterns, enabled, \
-             disabled_reason, name, labels, max_in_flight, failures, failing_since, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )
-        .bind(&endpoint.id)
-        .bind(&endpoint.url)
-        .bind(&endpoint.scheme)
-        .bind(&endpoint.sealed_secrets)
-        .bind(patterns)
-        .bind(endpoint.enabled)
-        .bind(&endpoint.disabled_reason)
-        .bind(&endpoint.name)
-        .bind(labels)
-        .bind(i64::from(endpoint.max_in_flight))
-        .bind(i64::from(endpoint.failures))
-        .bind(endpoint.failing_since)
-        .bind(endpoint.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Runs `operation` in one read transaction, so it sees one state of the file.
+    async fn read<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        operation: impl FnOnce(&Transaction<'_>) -> Result<T, BoxError> + Send + 'static,
+    ) -> StoreResult<T> {
+        let shared = Arc::clone(&self.shared);
+        run_blocking(what, move || {
+            let mut connection = shared.reader.lock().unwrap_or_else(PoisonError::into_inner);
+            let transaction = connection.transaction()?;
+            let value = operation(&transaction)?;
+            transaction.commit()?;
+            Ok(value)
+        })
+        .await
     }
 
-    async fn set_enabled_inner(
-        &self,
-        id: &str,
-        enabled: bool,
-        reason: Option<&str>,
-    ) -> Result<bool, BoxError> {
-        let done = {
-            let _writer = self.shared.writer.lock().await;
-            sqlx::query(
-                "UPDATE endpoints SET enabled = ?2, disabled_reason = ?3, \
-                 failures = CASE WHEN ?2 THEN 0 ELSE failures END, \
-                 failing_since = CASE WHEN ?2 THEN NULL ELSE failing_since END \
-                 WHERE id = ?1",
-            )
-            .bind(id)
-            .bind(enabled)
-            .bind(reason)
-            .execute(&self.pool)
-            .await?
-        };
-        let found = done.rows_affected() > 0;
-        if found && enabled {
-            self.shared.work.notify_waiters();
+    fn work_added(&self) {
+        self.shared.work.notify_waiters();
+    }
+}
+
+/// `operation` on tokio's blocking threads; its error named after `what`.
+async fn run_blocking<T: Send + 'static>(
+    what: &'static str,
+    operation: impl FnOnce() -> Result<T, BoxError> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(operation)
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+        .map_err(|error| StoreError::new(what, error))
+}
+
+/// The writer's and the reader's connections, the schema brought up to date.
+fn open_connections(path: &Path) -> Result<(Connection, Connection), StoreError> {
+    // Switching a new file to WAL while another process does the same can fail at once with
+    // "database is locked" (SQLite does not call the busy handler where waiting could
+    // deadlock): try again for as long as the busy timeout.
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let opened = connect(path)
+            .map_err(|error| StoreError::new("open the SQLite database", error))
+            .and_then(|mut writer| {
+                migrate(&mut writer)
+                    .map_err(|error| StoreError::new("migrate the SQLite database", error))?;
+                let reader = connect(path)
+                    .map_err(|error| StoreError::new("open the SQLite database", error))?;
+                Ok((writer, reader))
+            });
+        match opened {
+            Err(error) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            opened => return opened,
         }
-        Ok(found)
     }
+}
 
-    async fn set_secrets_inner(&self, id: &str, sealed: &[u8]) -> Result<bool, BoxError> {
-        let _writer = self.shared.writer.lock().await;
-        let done = sqlx::query("UPDATE endpoints SET sealed_secrets = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(sealed)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+/// One connection: WAL, `synchronous=NORMAL`, a busy timeout, foreign keys.
+fn connect(path: &Path) -> Result<Connection, BoxError> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // `journal_mode` answers with the mode now in force.
+    let mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!("the file stayed in journal mode {mode}, not WAL").into());
     }
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(connection)
+}
 
-    async fn enqueue_inner(
-        &self,
-        event: EventRow,
-        deliveries: Vec<NewDelivery>,
-        lease: Option<Lease>,
-    ) -> Result<Enqueued, BoxError> {
-        let list: Vec<NewJson<'_>> = deliveries
-            .iter()
-            .map(|new| NewJson {
-                id: &new.id,
-                ep: &new.endpoint_id,
-                at: new.next_attempt_at,
-            })
-            .collect();
-        let list = serde_json::to_string(&list)?;
-        let (_writer, mut tx) = self.begin_write().await?;
-        // A key seen before inserts nothing; the write lock makes "seen" final, even for two
-        // processes racing with the same key.
-        let inserted = sqlx::query(
+fn add_endpoint(tx: &Transaction<'_>, endpoint: &EndpointRow) -> Result<(), BoxError> {
+    tx.prepare_cached(
+        "INSERT INTO endpoints (id, url, scheme, sealed_secrets, patterns, enabled, \
+         disabled_reason, name, labels, max_in_flight, failures, failing_since, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        endpoint.id,
+        endpoint.url,
+        endpoint.scheme,
+        endpoint.sealed_secrets,
+        serde_json::to_string(&endpoint.patterns)?,
+        endpoint.enabled,
+        endpoint.disabled_reason,
+        endpoint.name,
+        serde_json::to_string(&endpoint.labels)?,
+        endpoint.max_in_flight,
+        endpoint.failures,
+        endpoint.failing_since,
+        endpoint.created_at,
+    ])?;
+    Ok(())
+}
+
+fn enqueue(
+    tx: &Transaction<'_>,
+    event: EventRow,
+    deliveries: Vec<NewDelivery>,
+    lease: Option<Lease>,
+) -> Result<Enqueued, BoxError> {
+    // A key seen before inserts nothing; the write lock makes "seen" final, even for two
+    // processes racing with the same key.
+    let inserted = tx
+        .prepare_cached(
             "INSERT INTO events (id, event_type, payload, content_type, idempotency_key, \
              created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(&event.id)
-        .bind(&event.event_type)
-        .bind(event.payload.as_ref())
-        .bind(&event.content_type)
-        .bind(&event.idempotency_key)
-        .bind(event.created_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            let first: String =
-                sqlx::query_scalar("SELECT id FROM events WHERE idempotency_key = ?1")
-                    .bind(&event.idempotency_key)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let delivery_ids: Vec<String> =
-                sqlx::query_scalar("SELECT id FROM deliveries WHERE event_id = ?1 ORDER BY seq")
-                    .bind(&first)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            tx.rollback().await?;
-            return Ok(Enqueued {
-                event_id: first,
-                delivery_ids,
-                duplicate: true,
-            });
-        }
-        if !deliveries.is_empty() {
-            sqlx::query(
-                "INSERT INTO deliveries (id, event_id, endpoint_id, status, next_attempt_at, \
-                 lease_token, lease_until, created_at, updated_at) \
-                 SELECT value ->> 'id', ?2, value ->> 'ep', 'pending', value ->> 'at', ?3, ?4, \
-                 ?5, ?5 FROM json_each(?1) ORDER BY key",
-            )
-            .bind(list)
-            .bind(&event.id)
-            .bind(lease.map(|lease| lease.token))
-            .bind(lease.map(|lease| lease.until))
-            .bind(event.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        self.shared.work.notify_waiters();
-        Ok(Enqueued {
-            event_id: event.id,
-            delivery_ids: deliveries.into_iter().map(|new| new.id).collect(),
-            duplicate: false,
-        })
+        )?
+        .execute(params![
+            event.id,
+            event.event_type,
+            event.payload.as_ref(),
+            event.content_type,
+            event.idempotency_key,
+            event.created_at,
+        ])?;
+    if inserted == 0 {
+        let first: String = tx
+            .prepare_cached("SELECT id FROM events WHERE idempotency_key = ?1")?
+            .query_row([&event.idempotency_key], |row| row.get(0))?;
+        let delivery_ids = tx
+            .prepare_cached("SELECT id FROM deliveries WHERE event_id = ?1 ORDER BY seq")?
+            .query_map([&first], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        return Ok(Enqueued {
+            event_id: first,
+            delivery_ids,
+            duplicate: true,
+        });
     }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO deliveries (id, event_id, endpoint_id, status, next_attempt_at, \
+         lease_token, lease_until, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?7)",
+    )?;
+    for new in &deliveries {
+        insert.execute(params![
+            new.id,
+            event.id,
+            new.endpoint_id,
+            new.next_attempt_at,
+            lease.map(|lease| lease.token),
+            lease.map(|lease| lease.until),
+            event.created_at,
+        ])?;
+    }
+    Ok(Enqueued {
+        event_id: event.id,
+        delivery_ids: deliveries.into_iter().map(|new| new.id).collect(),
+        duplicate: false,
+    })
+}
 
-    async fn claim_inner(
-        &self,
-        now: i64,
-        lease: Lease,
-        limit: u32,
-    ) -> Result<Vec<Claim>, BoxError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let limit = limit as usize;
-        let (_writer, mut tx) = self.begin_write().await?;
-        // Deliveries under an unexpired lease, per endpoint: few, from a partial index.
-        let busy: HashMap<String, i64> = sqlx::query_as(
+fn claim(
+    tx: &Transaction<'_>,
+    now: i64,
+    lease: Lease,
+    limit: usize,
+) -> Result<Vec<Claim>, BoxError> {
+    // Deliveries under an unexpired lease, per endpoint: few, from a partial index.
+    let busy: HashMap<String, i64> = tx
+        .prepare_cached(
             "SELECT endpoint_id, COUNT(*) FROM deliveries WHERE lease_until > ?1 \
              GROUP BY endpoint_id",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        // Walk the due deliveries oldest first, a page at a time, skipping those of endpoints
-        // at their cap: the work is the deliveries taken and skipped, not the whole backlog.
-        let page = limit.saturating_mul(2).max(64);
-        let mut room: HashMap<String, i64> = HashMap::new();
-        let mut chosen: Vec<i64> = Vec::with_capacity(limit);
-        let (mut after_at, mut after_seq) = (i64::MIN, i64::MIN);
-        'pages: loop {
-            let rows = sqlx::query(
-                "SELECT d.seq, d.next_attempt_at, d.endpoint_id, e.max_in_flight \
-                 FROM deliveries AS d CROSS JOIN endpoints AS e \
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
-                 AND d.next_attempt_at >= ?2 \
-                 AND (d.next_attempt_at > ?2 OR d.seq > ?3) \
-                 AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
-                 AND e.id = d.endpoint_id AND e.enabled \
-                 ORDER BY d.next_attempt_at, d.seq LIMIT ?4",
-            )
-            .bind(now)
-            .bind(after_at)
-            .bind(after_seq)
-            .bind(page as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-            let full = rows.len() == page;
-            for row in rows {
-                let seq: i64 = row.try_get(0)?;
-                after_at = row.try_get(1)?;
-                after_seq = seq;
-                let endpoint: String = row.try_get(2)?;
-                let max: i64 = row.try_get(3)?;
-                let left = room
-                    .entry(endpoint)
-                    .or_insert_with_key(|endpoint| max - busy.get(endpoint).copied().unwrap_or(0));
-                if *left > 0 {
-                    *left -= 1;
-                    chosen.push(seq);
-                    if chosen.len() == limit {
-                        break 'pages;
-                    }
+        )?
+        .query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    // Walk the due deliveries oldest first, a page at a time, skipping those of endpoints at
+    // their cap: the work is the deliveries taken and skipped, not the whole backlog.
+    let page = limit.saturating_mul(2).max(64);
+    let mut room: HashMap<String, i64> = HashMap::new();
+    let mut chosen: Vec<i64> = Vec::with_capacity(limit);
+    let (mut after_at, mut after_seq) = (i64::MIN, i64::MIN);
+    let mut due = tx.prepare_cached(
+        "SELECT d.seq, d.next_attempt_at, d.endpoint_id, e.max_in_flight \
+         FROM deliveries AS d CROSS JOIN endpoints AS e \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
+         AND d.next_attempt_at >= ?2 \
+         AND (d.next_attempt_at > ?2 OR d.seq > ?3) \
+         AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
+         AND e.id = d.endpoint_id AND e.enabled \
+         ORDER BY d.next_attempt_at, d.seq LIMIT ?4",
+    )?;
+    'pages: loop {
+        let mut rows = due.query(params![now, after_at, after_seq, page as i64])?;
+        let mut seen = 0;
+        while let Some(row) = rows.next()? {
+            seen += 1;
+            let seq: i64 = row.get(0)?;
+            after_at = row.get(1)?;
+            after_seq = seq;
+            let endpoint: String = row.get(2)?;
+            let max: i64 = row.get(3)?;
+            let left = room
+                .entry(endpoint)
+                .or_insert_with_key(|endpoint| max - busy.get(endpoint).copied().unwrap_or(0));
+            if *left > 0 {
+                *left -= 1;
+                chosen.push(seq);
+                if chosen.len() == limit {
+                    break 'pages;
                 }
             }
-            if !full {
-                break;
-            }
         }
-        if chosen.is_empty() {
-            tx.rollback().await?;
-            return Ok(Vec::new());
+        if seen < page {
+            break;
         }
-        let seqs = serde_json::to_string(&chosen)?;
-        sqlx::query(
-            "UPDATE deliveries SET lease_token = ?2, lease_until = ?3 \
-             WHERE seq IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(&seqs)
-        .bind(lease.token)
-        .bind(lease.until)
-        .execute(&mut *tx)
-        .await?;
-        let rows = sqlx::query(concat!(
-            "SELECT d.seq, ",
-            delivery_columns!(),
-            ", ev.payload, ev.content_type, ev.idempotency_key, \
-             ev.created_at AS event_created_at \
-             FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id \
-             WHERE d.seq IN (SELECT value FROM json_each(?1))"
-        ))
-        .bind(&seqs)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut found: HashMap<i64, (DeliveryRow, EventRow)> = HashMap::with_capacity(rows.len());
-        let mut endpoint_ids: Vec<String> = Vec::new();
-        for row in &rows {
+    }
+    let mut take = tx.prepare_cached(
+        "UPDATE deliveries SET lease_token = ?2, lease_until = ?3 WHERE seq = ?1",
+    )?;
+    let mut read = tx.prepare_cached(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        ", ev.payload, ev.content_type, ev.idempotency_key, \
+         ev.created_at AS event_created_at \
+         FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id WHERE d.seq = ?1"
+    ))?;
+    let mut read_endpoint = tx.prepare_cached(concat!(
+        "SELECT ",
+        endpoint_columns!(),
+        " FROM endpoints WHERE id = ?1"
+    ))?;
+    let mut endpoints: HashMap<String, EndpointRow> = HashMap::new();
+    let mut claims = Vec::with_capacity(chosen.len());
+    for seq in chosen {
+        take.execute(params![seq, lease.token, lease.until])?;
+        let (delivery, event) = read.query_row([seq], |row| {
             let delivery = delivery_from_row(row)?;
             let event = EventRow {
                 id: delivery.event_id.clone(),
                 event_type: delivery.event_type.clone(),
-                payload: row.try_get::<Vec<u8>, _>("payload")?.into(),
-                content_type: row.try_get("content_type")?,
-                idempotency_key: row.try_get("idempotency_key")?,
-                created_at: row.try_get("event_created_at")?,
+                payload: row.get::<_, Vec<u8>>("payload")?.into(),
+                content_type: row.get("content_type")?,
+                idempotency_key: row.get("idempotency_key")?,
+                created_at: row.get("event_created_at")?,
             };
-            if !endpoint_ids.contains(&delivery.endpoint_id) {
-                endpoint_ids.push(delivery.endpoint_id.clone());
+            Ok((delivery, event))
+        })?;
+        let endpoint = match endpoints.get(&delivery.endpoint_id) {
+            Some(endpoint) => endpoint.clone(),
+            None => {
+                let endpoint =
+                    read_endpoint.query_row([&delivery.endpoint_id], endpoint_from_row)?;
+                endpoints.insert(endpoint.id.clone(), endpoint.clone());
+                endpoint
             }
-            found.insert(row.try_get("seq")?, (delivery, event));
-        }
-        let endpoints: HashMap<String, EndpointRow> = sqlx::query(concat!(
-            "SELECT ",
-            endpoint_columns!(),
-            " FROM endpoints WHERE id IN (SELECT value FROM json_each(?1))"
-        ))
-        .bind(serde_json::to_string(&endpoint_ids)?)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| endpoint_from_row(row).map(|endpoint| (endpoint.id.clone(), endpoint)))
-        .collect::<Result<_, _>>()?;
-        tx.commit().await?;
-        let mut claims = Vec::with_capacity(chosen.len());
-        for seq in chosen {
-            let (delivery, event) = found.remove(&seq).ok_or("a claimed delivery vanished")?;
-            let endpoint = endpoints
-                .get(&delivery.endpoint_id)
-                .ok_or("a claimed delivery's endpoint vanished")?
-                .clone();
-            claims.push(Claim {
-                delivery,
-                event,
-                endpoint,
-            });
-        }
-        Ok(claims)
+        };
+        claims.push(Claim {
+            delivery,
+            event,
+            endpoint,
+        });
     }
+    Ok(claims)
+}
 
-    async fn complete_inner(
-        &self,
-        completions: Vec<Completion>,
-    ) -> Result<Vec<EndpointHealth>, BoxError> {
-        if completions.is_empty() {
-            return Ok(Vec::new());
-        }
-        // One JSON array carries the whole batch into two statements. Only the first
-        // completion per (delivery, lease) may update: once it has, the lease is cleared, so
-        // a later one with the same lease would not hold it.
-        let mut seen = std::collections::HashSet::new();
-        let mut runs: Vec<(&str, Run)> = Vec::new();
-        let mut list = Vec::with_capacity(completions.len());
-        for (position, completion) in completions.iter().enumerate() {
-            let attempt = &completion.attempt;
-            let (status, next) = match completion.next {
-                Next::Succeeded => (DeliveryStatus::Succeeded, None),
-                Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-                Next::Failed => (DeliveryStatus::Failed, None),
-            };
-            list.push(AttemptJson {
-                d: &attempt.delivery_id,
-                n: attempt.number,
-                s: attempt.started_at,
-                ms: attempt.duration_ms,
-                st: attempt.status,
-                e: attempt.error.as_deref(),
-                b: hex::encode(&attempt.response_body),
-                t: completion.lease.token,
-                k: seen.insert((attempt.delivery_id.as_str(), completion.lease.token)),
-                x: status.as_str(),
-                at: next,
-                u: attempt.started_at + i64::from(attempt.duration_ms),
-            });
-            let run = match runs
-                .iter_mut()
-                .find(|(id, _)| *id == completion.endpoint_id)
-            {
-                Some((_, run)) => run,
-                None => {
-                    runs.push((&completion.endpoint_id, Run::default()));
-                    &mut runs.last_mut().expect("just pushed").1
-                }
-            };
-            if completion.succeeded {
-                *run = Run {
-                    reset: true,
-                    ..Run::default()
-                };
-            } else {
-                run.failures += 1;
-                run.since.get_or_insert(attempt.started_at);
-                run.last_failure = position;
-            }
-        }
-        let list = serde_json::to_string(&list)?;
-
-        let (_writer, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, error, \
-             response_body) \
-             SELECT value ->> 'd', value ->> 'n', value ->> 's', value ->> 'ms', value ->> 'st', \
-             value ->> 'e', unhex(value ->> 'b') FROM json_each(?1) ORDER BY key",
-        )
-        .bind(&list)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE deliveries SET status = c.status, attempts = attempts + 1, \
-             run_attempts = run_attempts + 1, next_attempt_at = c.next, \
-             last_status = c.last_status, last_error = c.last_error, updated_at = c.updated, \
-             lease_token = NULL, lease_until = NULL \
-             FROM (SELECT value ->> 'd' AS id, value ->> 't' AS token, value ->> 'x' AS status, \
-             value ->> 'at' AS next, value ->> 'st' AS last_status, value ->> 'e' AS last_error, \
-             value ->> 'u' AS updated FROM json_each(?1) WHERE value ->> 'k') AS c \
-             WHERE deliveries.id = c.id AND deliveries.lease_token = c.token",
-        )
-        .bind(&list)
-        .execute(&mut *tx)
-        .await?;
-        let mut grew = Vec::new();
-        for (endpoint_id, run) in &runs {
-            // A success in the batch sets the run to the failures after it; otherwise the
-            // batch's failures extend the stored run. Nothing to write when nothing changes.
-            let row = sqlx::query(
-                "UPDATE endpoints SET \
-                 failures = CASE WHEN ?2 THEN ?3 ELSE failures + ?3 END, \
-                 failing_since = CASE WHEN ?2 THEN ?4 ELSE coalesce(failing_since, ?4) END \
-                 WHERE id = ?1 AND (?3 > 0 OR failures <> 0 OR failing_since IS NOT NULL) \
-                 RETURNING failures, failing_since, enabled",
-            )
-            .bind(endpoint_id)
-            .bind(run.reset)
-            .bind(i64::from(run.failures))
-            .bind(run.since)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = row
-                && run.failures > 0
-            {
-                let failures: i64 = row.try_get(0)?;
-                grew.push((
-                    run.last_failure,
-                    EndpointHealth {
-                        endpoint_id: (*endpoint_id).to_owned(),
-                        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                        failing_since: row.try_get(1)?,
-                        enabled: row.try_get(2)?,
-                    },
-                ));
-            }
-        }
-        tx.commit().await?;
-        grew.sort_by_key(|(position, _)| *position);
-        Ok(grew.into_iter().map(|(_, health)| health).collect())
-    }
-
-    async fn release_inner(&self, ids: &[String], lease: Lease) -> Result<(), BoxError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let ids = serde_json::to_string(ids)?;
+fn complete(
+    tx: &Transaction<'_>,
+    completions: &[Completion],
+) -> Result<Vec<EndpointHealth>, BoxError> {
+    let mut log = tx.prepare_cached(
+        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, error, \
+         response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    // Only the lease holder updates; the update clears the lease, so a second completion of
+    // the same claim changes nothing.
+    let mut update = tx.prepare_cached(
+        "UPDATE deliveries SET status = ?3, attempts = attempts + 1, \
+         run_attempts = run_attempts + 1, next_attempt_at = ?4, last_status = ?5, \
+         last_error = ?6, updated_at = ?7, lease_token = NULL, lease_until = NULL \
+         WHERE id = ?1 AND lease_token = ?2",
+    )?;
+    let mut runs: Vec<(&str, Run)> = Vec::new();
+    for (position, completion) in completions.iter().enumerate() {
+        let attempt = &completion.attempt;
+        log.execute(params![
+            attempt.delivery_id,
+            attempt.number,
+            attempt.started_at,
+            attempt.duration_ms,
+            attempt.status,
+            attempt.error,
+            attempt.response_body,
+        ])?;
+        let (status, next) = match completion.next {
+            Next::Succeeded => (DeliveryStatus::Succeeded, None),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            Next::Failed => (DeliveryStatus::Failed, None),
+        };
+        update.execute(params![
+            attempt.delivery_id,
+            completion.lease.token,
+            status.as_str(),
+            next,
+            attempt.status,
+            attempt.error,
+            attempt.started_at + i64::from(attempt.duration_ms),
+        ])?;
+        let run = match runs
+            .iter_mut()
+            .find(|(id, _)| *id == completion.endpoint_id)
         {
-            let _writer = self.shared.writer.lock().await;
-            sqlx::query(
-                "UPDATE deliveries SET lease_token = NULL, lease_until = NULL \
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND lease_token = ?2",
-            )
-            .bind(ids)
-            .bind(lease.token)
-            .execute(&self.pool)
-            .await?;
+            Some((_, run)) => run,
+            None => {
+                runs.push((&completion.endpoint_id, Run::default()));
+                &mut runs.last_mut().expect("just pushed").1
+            }
+        };
+        if completion.succeeded {
+            *run = Run {
+                reset: true,
+                ..Run::default()
+            };
+        } else {
+            run.failures += 1;
+            run.since.get_or_insert(attempt.started_at);
+            run.last_failure = position;
         }
-        self.shared.work.notify_waiters();
-        Ok(())
     }
+    // A success in the batch sets the run to the failures after it; otherwise the batch's
+    // failures extend the stored run. Nothing to write when nothing changes.
+    let mut record_run = tx.prepare_cached(
+        "UPDATE endpoints SET \
+         failures = CASE WHEN ?2 THEN ?3 ELSE failures + ?3 END, \
+         failing_since = CASE WHEN ?2 THEN ?4 ELSE coalesce(failing_since, ?4) END \
+         WHERE id = ?1 AND (?3 > 0 OR failures <> 0 OR failing_since IS NOT NULL) \
+         RETURNING failures, failing_since, enabled",
+    )?;
+    let mut grew = Vec::new();
+    for (endpoint_id, run) in &runs {
+        let health = record_run
+            .query_row(
+                params![endpoint_id, run.reset, run.failures, run.since],
+                |row| {
+                    Ok(EndpointHealth {
+                        endpoint_id: (*endpoint_id).to_owned(),
+                        failures: row.get(0)?,
+                        failing_since: row.get(1)?,
+                        enabled: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?;
+        if let Some(health) = health
+            && run.failures > 0
+        {
+            grew.push((run.last_failure, health));
+        }
+    }
+    grew.sort_by_key(|(position, _)| *position);
+    Ok(grew.into_iter().map(|(_, health)| health).collect())
+}
 
-    async fn delivery_inner(&self, id: &str) -> Result<Option<DeliveryWithAttempts>, BoxError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(concat!(
+fn delivery(tx: &Transaction<'_>, id: &str) -> Result<Option<DeliveryWithAttempts>, BoxError> {
+    let Some(delivery) = tx
+        .prepare_cached(concat!(
             "SELECT ",
             delivery_columns!(),
             " FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id WHERE d.id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let delivery = delivery_from_row(&row)?;
-        let attempts = sqlx::query(
+        ))?
+        .query_row([id], delivery_from_row)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let attempts = tx
+        .prepare_cached(
             "SELECT delivery_id, number, started_at, duration_ms, status, error, response_body \
              FROM attempts WHERE delivery_id = ?1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(attempt_from_row)
+        )?
+        .query_map([id], attempt_from_row)?
         .collect::<Result<_, _>>()?;
-        tx.commit().await?;
-        Ok(Some((delivery, attempts)))
-    }
-
-    async fn deliveries_inner(&self, filter: DeliveryFilter) -> Result<Vec<DeliveryRow>, BoxError> {
-        // One statement per combination of filters, so each can use its index.
-        let mut sql = String::from(concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id WHERE 1"
-        ));
-        if filter.status.is_some() {
-            sql.push_str(" AND d.status = ?");
-        }
-        if filter.endpoint_id.is_some() {
-            sql.push_str(" AND d.endpoint_id = ?");
-        }
-        if filter.event_id.is_some() {
-            sql.push_str(" AND d.event_id = ?");
-        }
-        sql.push_str(" ORDER BY d.seq DESC LIMIT ?");
-        let mut query = sqlx::query(&sql);
-        if let Some(status) = filter.status {
-            query = query.bind(status.as_str());
-        }
-        if let Some(endpoint) = &filter.endpoint_id {
-            query = query.bind(endpoint);
-        }
-        if let Some(event) = &filter.event_id {
-            query = query.bind(event);
-        }
-        let rows = query
-            .bind(i64::from(filter.limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(delivery_from_row).collect()
-    }
-
-    async fn requeue_inner(&self, which: Requeue, now: i64) -> Result<u64, BoxError> {
-        let done = {
-            let _writer = self.shared.writer.lock().await;
-            match &which {
-                Requeue::Delivery(id) => {
-                    sqlx::query(concat!(requeue_set!(), "WHERE id = ?2"))
-                        .bind(now)
-                        .bind(id)
-                        .execute(&self.pool)
-                        .await?
-                }
-                Requeue::FailedSince { endpoint_id, since } => {
-                    sqlx::query(concat!(
-                        requeue_set!(),
-                        "WHERE endpoint_id = ?2 AND status = 'failed' AND updated_at >= ?3"
-                    ))
-                    .bind(now)
-                    .bind(endpoint_id)
-                    .bind(since)
-                    .execute(&self.pool)
-                    .await?
-                }
-            }
-        };
-        self.shared.work.notify_waiters();
-        Ok(done.rows_affected())
-    }
-
-    async fn stats_inner(&self, endpoint: Option<String>) -> Result<StatsRow, BoxError> {
-        let mut tx = self.pool.begin().await?;
-        let counts: Vec<(String, i64)> = match &endpoint {
-            None => {
-                sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-                    .fetch_all(&mut *tx)
-                    .await?
-            }
-            Some(id) => {
-                sqlx::query_as(
-                    "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 \
-                     GROUP BY status",
-                )
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?
-            }
-        };
-        let mut stats = StatsRow::default();
-        for (status, count) in counts {
-            let count = u64::try_from(count)?;
-            match status.parse()? {
-                DeliveryStatus::Pending => stats.pending = count,
-                DeliveryStatus::Succeeded => stats.succeeded = count,
-                DeliveryStatus::Failed => stats.failed = count,
-            }
-        }
-        let (attempts, durations): (i64, Vec<i64>) = match &endpoint {
-            None => (
-                sqlx::query_scalar("SELECT COUNT(*) FROM attempts")
-                    .fetch_one(&mut *tx)
-                    .await?,
-                sqlx::query_scalar(
-                    "SELECT duration_ms FROM attempts WHERE status IS NOT NULL \
-                     ORDER BY seq DESC LIMIT ?1",
-                )
-                .bind(i64::from(RECENT_DURATIONS))
-                .fetch_all(&mut *tx)
-                .await?,
-            ),
-            Some(id) => (
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM attempts AS a JOIN deliveries AS d \
-                     ON d.id = a.delivery_id WHERE d.endpoint_id = ?1",
-                )
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?,
-                sqlx::query_scalar(
-                    "SELECT a.duration_ms FROM attempts AS a JOIN deliveries AS d \
-                     ON d.id = a.delivery_id WHERE d.endpoint_id = ?1 AND a.status IS NOT NULL \
-                     ORDER BY a.seq DESC LIMIT ?2",
-                )
-                .bind(id)
-                .bind(i64::from(RECENT_DURATIONS))
-                .fetch_all(&mut *tx)
-                .await?,
-            ),
-        };
-        tx.commit().await?;
-        stats.attempts = u64::try_from(attempts)?;
-        stats.recent_durations_ms = durations
-            .into_iter()
-            .map(u32::try_from)
-            .collect::<Result<_, _>>()?;
-        Ok(stats)
-    }
-
-    async fn pending_inner(&self) -> Result<Pending, BoxError> {
-        let (count, next_due): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), \
-             MIN(CASE WHEN d.lease_until > d.next_attempt_at THEN d.lease_until \
-             ELSE d.next_attempt_at END) \
-             FROM deliveries AS d JOIN endpoints AS e ON e.id = d.endpoint_id \
-             WHERE d.status = 'pending' AND e.enabled",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Pending {
-            count: u64::try_from(count)?,
-            next_due,
-        })
-    }
+    Ok(Some((delivery, attempts)))
 }
 
-/// A delivery to insert, in the JSON array `enqueue` passes to `json_each`.
-#[derive(Serialize)]
-struct NewJson<'a> {
-    id: &'a str,
-    ep: &'a str,
-    at: i64,
+fn deliveries(tx: &Transaction<'_>, filter: &DeliveryFilter) -> Result<Vec<DeliveryRow>, BoxError> {
+    // One statement per combination of filters, so each can use its index.
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id WHERE 1"
+    ));
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let status = filter.status.map(DeliveryStatus::as_str);
+    if let Some(status) = &status {
+        sql.push_str(" AND d.status = ?");
+        values.push(status);
+    }
+    if let Some(endpoint) = &filter.endpoint_id {
+        sql.push_str(" AND d.endpoint_id = ?");
+        values.push(endpoint);
+    }
+    if let Some(event) = &filter.event_id {
+        sql.push_str(" AND d.event_id = ?");
+        values.push(event);
+    }
+    sql.push_str(" ORDER BY d.seq DESC LIMIT ?");
+    values.push(&filter.limit);
+    let rows = tx
+        .prepare_cached(&sql)?
+        .query_map(values.as_slice(), delivery_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
-/// A completion, in the JSON array `complete` passes to `json_each`.
-#[derive(Serialize)]
-struct AttemptJson<'a> {
-    /// Delivery id.
-    d: &'a str,
-    /// Attempt number.
-    n: u32,
-    /// Started at.
-    s: i64,
-    ms: u32,
-    /// HTTP status.
-    st: Option<u16>,
-    /// Error.
-    e: Option<&'a str>,
-    /// Response body, in hex (JSON has no bytes).
-    b: String,
-    /// Lease token.
-    t: i64,
-    /// Whether this completion may update its delivery.
-    k: bool,
-    /// The delivery's status after it.
-    x: &'static str,
-    /// The next attempt's time.
-    at: Option<i64>,
-    /// Updated at.
-    u: i64,
+fn stats(tx: &Transaction<'_>, endpoint: Option<&str>) -> Result<StatsRow, BoxError> {
+    let counts: Vec<(String, i64)> = match endpoint {
+        None => tx
+            .prepare_cached("SELECT status, COUNT(*) FROM deliveries GROUP BY status")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?,
+        Some(id) => tx
+            .prepare_cached(
+                "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 \
+                 GROUP BY status",
+            )?
+            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?,
+    };
+    let mut stats = StatsRow::default();
+    for (status, count) in counts {
+        let count = u64::try_from(count)?;
+        match status.parse()? {
+            DeliveryStatus::Pending => stats.pending = count,
+            DeliveryStatus::Succeeded => stats.succeeded = count,
+            DeliveryStatus::Failed => stats.failed = count,
+        }
+    }
+    let (attempts, durations): (i64, Vec<u32>) = match endpoint {
+        None => (
+            tx.prepare_cached("SELECT COUNT(*) FROM attempts")?
+                .query_row([], |row| row.get(0))?,
+            tx.prepare_cached(
+                "SELECT duration_ms FROM attempts WHERE status IS NOT NULL \
+                 ORDER BY seq DESC LIMIT ?1",
+            )?
+            .query_map([RECENT_DURATIONS], |row| row.get(0))?
+            .collect::<Result<_, _>>()?,
+        ),
+        Some(id) => (
+            tx.prepare_cached(
+                "SELECT COUNT(*) FROM attempts AS a JOIN deliveries AS d \
+                 ON d.id = a.delivery_id WHERE d.endpoint_id = ?1",
+            )?
+            .query_row([id], |row| row.get(0))?,
+            tx.prepare_cached(
+                "SELECT a.duration_ms FROM attempts AS a JOIN deliveries AS d \
+                 ON d.id = a.delivery_id WHERE d.endpoint_id = ?1 AND a.status IS NOT NULL \
+                 ORDER BY a.seq DESC LIMIT ?2",
+            )?
+            .query_map(params![id, RECENT_DURATIONS], |row| row.get(0))?
+            .collect::<Result<_, _>>()?,
+        ),
+    };
+    stats.attempts = u64::try_from(attempts)?;
+    stats.recent_durations_ms = durations;
+    Ok(stats)
 }
 
 /// An endpoint's run of failures within one batch of completions.
@@ -832,76 +633,87 @@ struct Run {
     last_failure: usize,
 }
 
-fn count(row: &SqliteRow, column: &str) -> Result<u32, BoxError> {
-    let value: i64 = row.try_get(column)?;
-    u32::try_from(value).map_err(|_| format!("stored {column} is out of range").into())
+/// A column that holds text, as `T` (a status): a stored value it does not parse as is a
+/// conversion error, not a panic.
+fn parsed<T>(row: &Row<'_>, column: &str) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(column)?;
+    text.parse().map_err(|error: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+    })
 }
 
-fn endpoint_from_row(row: &SqliteRow) -> Result<EndpointRow, BoxError> {
-    let patterns: String = row.try_get("patterns")?;
-    let labels: String = row.try_get("labels")?;
+/// A column that holds JSON, as `T`.
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    serde_json::from_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+    })
+}
+
+fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<EndpointRow> {
     Ok(EndpointRow {
-        id: row.try_get("id")?,
-        url: row.try_get("url")?,
-        scheme: row.try_get("scheme")?,
-        sealed_secrets: row.try_get("sealed_secrets")?,
-        patterns: serde_json::from_str(&patterns)?,
-        enabled: row.try_get("enabled")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        name: row.try_get("name")?,
-        labels: serde_json::from_str(&labels)?,
-        max_in_flight: count(row, "max_in_flight")?,
-        failures: count(row, "failures")?,
-        failing_since: row.try_get("failing_since")?,
-        created_at: row.try_get("created_at")?,
+        id: row.get("id")?,
+        url: row.get("url")?,
+        scheme: row.get("scheme")?,
+        sealed_secrets: row.get("sealed_secrets")?,
+        patterns: json(row, "patterns")?,
+        enabled: row.get("enabled")?,
+        disabled_reason: row.get("disabled_reason")?,
+        name: row.get("name")?,
+        labels: json(row, "labels")?,
+        max_in_flight: row.get("max_in_flight")?,
+        failures: row.get("failures")?,
+        failing_since: row.get("failing_since")?,
+        created_at: row.get("created_at")?,
     })
 }
 
-fn delivery_from_row(row: &SqliteRow) -> Result<DeliveryRow, BoxError> {
-    let status: String = row.try_get("status")?;
-    let last_status: Option<i64> = row.try_get("last_status")?;
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
-        id: row.try_get("id")?,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        endpoint_id: row.try_get("endpoint_id")?,
-        status: status.parse()?,
-        attempts: count(row, "attempts")?,
-        run_attempts: count(row, "run_attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        last_status: last_status.map(u16::try_from).transpose()?,
-        last_error: row.try_get("last_error")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: row.get("id")?,
+        event_id: row.get("event_id")?,
+        event_type: row.get("event_type")?,
+        endpoint_id: row.get("endpoint_id")?,
+        status: parsed(row, "status")?,
+        attempts: row.get("attempts")?,
+        run_attempts: row.get("run_attempts")?,
+        next_attempt_at: row.get("next_attempt_at")?,
+        last_status: row.get("last_status")?,
+        last_error: row.get("last_error")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
 }
 
-fn attempt_from_row(row: &SqliteRow) -> Result<AttemptRow, BoxError> {
-    let status: Option<i64> = row.try_get("status")?;
+fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<AttemptRow> {
     Ok(AttemptRow {
-        delivery_id: row.try_get("delivery_id")?,
-        number: count(row, "number")?,
-        started_at: row.try_get("started_at")?,
-        duration_ms: count(row, "duration_ms")?,
-        status: status.map(u16::try_from).transpose()?,
-        error: row.try_get("error")?,
-        response_body: row.try_get("response_body")?,
+        delivery_id: row.get("delivery_id")?,
+        number: row.get("number")?,
+        started_at: row.get("started_at")?,
+        duration_ms: row.get("duration_ms")?,
+        status: row.get("status")?,
+        error: row.get("error")?,
+        response_body: row.get("response_body")?,
     })
 }
 
 /// Applies the scripts not applied yet, each once, under the write lock: two processes
 /// opening the file at once apply each script once between them.
-async fn migrate(pool: &SqlitePool) -> Result<(), BoxError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query(
+fn migrate(connection: &mut Connection) -> Result<(), BoxError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
         "CREATE TABLE IF NOT EXISTS tower_webhook_migrations \
          (version INTEGER PRIMARY KEY, applied_at INTEGER)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM tower_webhook_migrations")
-        .fetch_all(&mut *tx)
-        .await?;
+        [],
+    )?;
+    let applied: Vec<i64> = tx
+        .prepare("SELECT version FROM tower_webhook_migrations")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
     let known = MIGRATIONS.last().map_or(0, |(version, _)| *version);
     if let Some(newest) = applied.iter().copied().max()
         && newest > known
@@ -915,66 +727,48 @@ async fn migrate(pool: &SqlitePool) -> Result<(), BoxError> {
         if applied.contains(version) {
             continue;
         }
-        // A plain string: several statements, not kept in the statement cache.
-        sqlx::Executor::execute(&mut *tx, *script).await?;
-        sqlx::query("INSERT INTO tower_webhook_migrations (version, applied_at) VALUES (?1, ?2)")
-            .bind(version)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
+        tx.execute_batch(script)?;
+        tx.execute(
+            "INSERT INTO tower_webhook_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, now_millis()],
+        )?;
     }
-    tx.commit().await?;
+    tx.commit()?;
     Ok(())
-}
-
-fn fail(operation: &'static str) -> impl FnOnce(BoxError) -> StoreError {
-    move |error| StoreError::new(operation, error)
 }
 
 impl Store for SqliteStore {
     fn add_endpoint(&self, endpoint: EndpointRow) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async move {
-            self.add_endpoint_inner(endpoint)
-                .await
-                .map_err(fail("add an endpoint"))
-        })
+        Box::pin(self.write("add an endpoint", move |tx| add_endpoint(tx, &endpoint)))
     }
 
     fn endpoints(&self) -> BoxFuture<'_, StoreResult<Vec<EndpointRow>>> {
-        Box::pin(async move {
-            async {
-                let rows = sqlx::query(concat!(
+        Box::pin(self.read("list endpoints", |tx| {
+            let rows = tx
+                .prepare_cached(concat!(
                     "SELECT ",
                     endpoint_columns!(),
                     " FROM endpoints ORDER BY seq"
-                ))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(endpoint_from_row)
-                    .collect::<Result<Vec<_>, _>>()
-            }
-            .await
-            .map_err(fail("list endpoints"))
-        })
+                ))?
+                .query_map([], endpoint_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        }))
     }
 
     fn endpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<EndpointRow>>> {
-        Box::pin(async move {
-            async {
-                let row = sqlx::query(concat!(
+        let id = id.to_owned();
+        Box::pin(self.read("read an endpoint", move |tx| {
+            let row = tx
+                .prepare_cached(concat!(
                     "SELECT ",
                     endpoint_columns!(),
                     " FROM endpoints WHERE id = ?1"
-                ))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.as_ref().map(endpoint_from_row).transpose()
-            }
-            .await
-            .map_err(fail("read an endpoint"))
-        })
+                ))?
+                .query_row([id], endpoint_from_row)
+                .optional()?;
+            Ok(row)
+        }))
     }
 
     fn set_enabled<'a>(
@@ -983,10 +777,25 @@ impl Store for SqliteStore {
         enabled: bool,
         reason: Option<&'a str>,
     ) -> BoxFuture<'a, StoreResult<bool>> {
+        let (id, reason) = (id.to_owned(), reason.map(str::to_owned));
         Box::pin(async move {
-            self.set_enabled_inner(id, enabled, reason)
-                .await
-                .map_err(fail("enable or disable an endpoint"))
+            let found = self
+                .write("enable or disable an endpoint", move |tx| {
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE endpoints SET enabled = ?2, disabled_reason = ?3, \
+                             failures = CASE WHEN ?2 THEN 0 ELSE failures END, \
+                             failing_since = CASE WHEN ?2 THEN NULL ELSE failing_since END \
+                             WHERE id = ?1",
+                        )?
+                        .execute(params![id, enabled, reason])?;
+                    Ok(changed > 0)
+                })
+                .await?;
+            if found && enabled {
+                self.work_added();
+            }
+            Ok(found)
         })
     }
 
@@ -995,11 +804,13 @@ impl Store for SqliteStore {
         id: &'a str,
         sealed_secrets: &'a [u8],
     ) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(async move {
-            self.set_secrets_inner(id, sealed_secrets)
-                .await
-                .map_err(fail("replace an endpoint's secrets"))
-        })
+        let (id, sealed) = (id.to_owned(), sealed_secrets.to_owned());
+        Box::pin(self.write("replace an endpoint's secrets", move |tx| {
+            let changed = tx
+                .prepare_cached("UPDATE endpoints SET sealed_secrets = ?2 WHERE id = ?1")?
+                .execute(params![id, sealed])?;
+            Ok(changed > 0)
+        }))
     }
 
     fn enqueue(
@@ -1009,17 +820,27 @@ impl Store for SqliteStore {
         lease: Option<Lease>,
     ) -> BoxFuture<'_, StoreResult<Enqueued>> {
         Box::pin(async move {
-            self.enqueue_inner(event, deliveries, lease)
-                .await
-                .map_err(fail("queue an event"))
+            let enqueued = self
+                .write("queue an event", move |tx| {
+                    enqueue(tx, event, deliveries, lease)
+                })
+                .await?;
+            if !enqueued.duplicate {
+                self.work_added();
+            }
+            Ok(enqueued)
         })
     }
 
     fn claim(&self, now: i64, lease: Lease, limit: u32) -> BoxFuture<'_, StoreResult<Vec<Claim>>> {
         Box::pin(async move {
-            self.claim_inner(now, lease, limit)
-                .await
-                .map_err(fail("claim deliveries"))
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            self.write("claim deliveries", move |tx| {
+                claim(tx, now, lease, limit as usize)
+            })
+            .await
         })
     }
 
@@ -1028,17 +849,33 @@ impl Store for SqliteStore {
         completions: Vec<Completion>,
     ) -> BoxFuture<'_, StoreResult<Vec<EndpointHealth>>> {
         Box::pin(async move {
-            self.complete_inner(completions)
+            if completions.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.write("record attempts", move |tx| complete(tx, &completions))
                 .await
-                .map_err(fail("record attempts"))
         })
     }
 
     fn release<'a>(&'a self, ids: &'a [String], lease: Lease) -> BoxFuture<'a, StoreResult<()>> {
+        let ids = ids.to_owned();
         Box::pin(async move {
-            self.release_inner(ids, lease)
-                .await
-                .map_err(fail("release deliveries"))
+            if ids.is_empty() {
+                return Ok(());
+            }
+            self.write("release deliveries", move |tx| {
+                let mut release = tx.prepare_cached(
+                    "UPDATE deliveries SET lease_token = NULL, lease_until = NULL \
+                     WHERE id = ?1 AND lease_token = ?2",
+                )?;
+                for id in &ids {
+                    release.execute(params![id, lease.token])?;
+                }
+                Ok(())
+            })
+            .await?;
+            self.work_added();
+            Ok(())
         })
     }
 
@@ -1046,43 +883,58 @@ impl Store for SqliteStore {
         &'a self,
         id: &'a str,
     ) -> BoxFuture<'a, StoreResult<Option<DeliveryWithAttempts>>> {
-        Box::pin(async move {
-            self.delivery_inner(id)
-                .await
-                .map_err(fail("read a delivery"))
-        })
+        let id = id.to_owned();
+        Box::pin(self.read("read a delivery", move |tx| delivery(tx, &id)))
     }
 
     fn deliveries(&self, filter: DeliveryFilter) -> BoxFuture<'_, StoreResult<Vec<DeliveryRow>>> {
-        Box::pin(async move {
-            self.deliveries_inner(filter)
-                .await
-                .map_err(fail("list deliveries"))
-        })
+        Box::pin(self.read("list deliveries", move |tx| deliveries(tx, &filter)))
     }
 
     fn requeue(&self, which: Requeue, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
         Box::pin(async move {
-            self.requeue_inner(which, now)
-                .await
-                .map_err(fail("requeue deliveries"))
+            let changed = self
+                .write("requeue deliveries", move |tx| {
+                    let changed = match &which {
+                        Requeue::Delivery(id) => tx
+                            .prepare_cached(concat!(requeue_set!(), "WHERE id = ?2"))?
+                            .execute(params![now, id])?,
+                        Requeue::FailedSince { endpoint_id, since } => tx
+                            .prepare_cached(concat!(
+                                requeue_set!(),
+                                "WHERE endpoint_id = ?2 AND status = 'failed' \
+                                 AND updated_at >= ?3"
+                            ))?
+                            .execute(params![now, endpoint_id, since])?,
+                    };
+                    Ok(u64::try_from(changed)?)
+                })
+                .await?;
+            self.work_added();
+            Ok(changed)
         })
     }
 
     fn stats(&self, endpoint: Option<String>) -> BoxFuture<'_, StoreResult<StatsRow>> {
-        Box::pin(async move {
-            self.stats_inner(endpoint)
-                .await
-                .map_err(fail("count deliveries"))
-        })
+        Box::pin(self.read("count deliveries", move |tx| stats(tx, endpoint.as_deref())))
     }
 
     fn pending(&self) -> BoxFuture<'_, StoreResult<Pending>> {
-        Box::pin(async move {
-            self.pending_inner()
-                .await
-                .map_err(fail("count pending deliveries"))
-        })
+        Box::pin(self.read("count pending deliveries", |tx| {
+            let (count, next_due): (i64, Option<i64>) = tx
+                .prepare_cached(
+                    "SELECT COUNT(*), \
+                     MIN(CASE WHEN d.lease_until > d.next_attempt_at THEN d.lease_until \
+                     ELSE d.next_attempt_at END) \
+                     FROM deliveries AS d JOIN endpoints AS e ON e.id = d.endpoint_id \
+                     WHERE d.status = 'pending' AND e.enabled",
+                )?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(Pending {
+                count: u64::try_from(count)?,
+                next_due,
+            })
+        }))
     }
 
     fn wait_for_work(&self, timeout: Duration) -> BoxFuture<'_, ()> {
@@ -1096,8 +948,12 @@ impl Store for SqliteStore {
 fn is_busy(error: &StoreError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = source {
-        if let Some(sqlx::Error::Database(database)) = error.downcast_ref::<sqlx::Error>()
-            && matches!(database.code().as_deref(), Some("5" | "6" | "517" | "262"))
+        if let Some(rusqlite::Error::SqliteFailure(failure, _)) =
+            error.downcast_ref::<rusqlite::Error>()
+            && matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
         {
             return true;
         }
@@ -1218,14 +1074,16 @@ mod tests {
         let (first, second) = tokio::join!(SqliteStore::open(&db.0), SqliteStore::open(&db.0));
         let (first, second) = (first.unwrap(), second.unwrap());
         first.add_endpoint(endpoint("ep_a", 4)).await.unwrap();
-        drop(second);
-        first.pool.close().await;
+        drop((first, second));
         let again = SqliteStore::open(&db.0).await.unwrap();
-        let versions: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM tower_webhook_migrations ORDER BY version")
-                .fetch_all(&again.pool)
-                .await
-                .unwrap();
+        let versions: Vec<i64> = Connection::open(&db.0)
+            .unwrap()
+            .prepare("SELECT version FROM tower_webhook_migrations ORDER BY version")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         let expected: Vec<i64> = MIGRATIONS.iter().map(|(version, _)| *version).collect();
         assert_eq!(versions, expected);
         assert_eq!(
@@ -1238,10 +1096,13 @@ mod tests {
     #[tokio::test]
     async fn a_newer_schema_is_refused() {
         let db = TempDb::new("newer");
-        let store = SqliteStore::open(&db.0).await.unwrap();
-        sqlx::query("INSERT INTO tower_webhook_migrations (version, applied_at) VALUES (999, 0)")
-            .execute(&store.pool)
-            .await
+        drop(SqliteStore::open(&db.0).await.unwrap());
+        Connection::open(&db.0)
+            .unwrap()
+            .execute(
+                "INSERT INTO tower_webhook_migrations (version, applied_at) VALUES (999, 0)",
+                [],
+            )
             .unwrap();
         let error = SqliteStore::open(&db.0).await.unwrap_err();
         assert!(error.to_string().contains("999"), "{error}");
@@ -1257,7 +1118,8 @@ mod tests {
         let mut row = endpoint("ep_a", 4);
         row.sealed_secrets = sealed.clone();
         store.add_endpoint(row).await.unwrap();
-        store.pool.close().await;
+        let debug = format!("{store:?}");
+        drop(store);
         let mut bytes = std::fs::read(&db.0).unwrap();
         if let Ok(wal) = std::fs::read(format!("{}-wal", db.0.display())) {
             bytes.extend(wal);
@@ -1265,7 +1127,7 @@ mod tests {
         let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
         assert!(contains(&sealed), "the sealed blob is stored as given");
         assert!(!contains(plain.as_bytes()), "the plain secret is not");
-        assert!(!format!("{store:?}").contains(plain));
+        assert!(!debug.contains(plain));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,8 +16,8 @@ use super::event::Event;
 use super::schedule::RetrySchedule;
 use super::stats::Stats;
 use super::store::{
-    AttemptRow, Claim, Completion, DeliveryFilter, DeliveryRow, DeliveryStatus, EndpointRow,
-    EventRow, Lease, NewDelivery, Next, Requeue, Store,
+    AttemptRow, Claim, Completion, DeliveryFilter, DeliveryRow, DeliveryStatus, EndpointHealth,
+    EndpointRow, EventRow, Lease, NewDelivery, Next, Requeue, Store,
 };
 use super::worker::Worker;
 use crate::scheme::{self, Scheme};
@@ -773,20 +773,49 @@ impl Dispatcher {
         &self,
         finished: &[Finished],
     ) -> Result<Vec<AttemptReport>, DispatchError> {
-        let mut completions = Vec::with_capacity(finished.len());
-        let mut reports = Vec::with_capacity(finished.len());
-        for done in finished {
-            let next = self.next(&done.claim, &done.outcome);
-            reports.push(AttemptReport::new(&done.claim, &done.outcome.attempt, next));
-            completions.push(Completion {
-                lease: done.lease,
-                endpoint_id: done.claim.endpoint.id.clone(),
-                succeeded: done.outcome.succeeded(),
-                attempt: done.outcome.attempt.clone(),
-                next,
-            });
-        }
-        let health = self.shared.store.complete(completions).await?;
+        let nexts = self.nexts(finished);
+        let health = self
+            .shared
+            .store
+            .complete(completions(finished, &nexts))
+            .await?;
+        self.recorded(finished, &nexts, health).await;
+        Ok(finished
+            .iter()
+            .zip(&nexts)
+            .map(|(done, &next)| AttemptReport::new(&done.claim, &done.outcome.attempt, next))
+            .collect())
+    }
+
+    /// As [`record`](Self::record), and claims up to `limit` more in the same write (a
+    /// worker's round trip). Returns what follows each finished attempt, and the claims.
+    pub(crate) async fn record_and_claim(
+        &self,
+        finished: &[Finished],
+        now: i64,
+        lease: Lease,
+        limit: u32,
+    ) -> Result<(Vec<Next>, Vec<Claim>), DispatchError> {
+        let nexts = self.nexts(finished);
+        let (health, claims) = self
+            .shared
+            .store
+            .complete_and_claim(completions(finished, &nexts), now, lease, limit)
+            .await?;
+        self.recorded(finished, &nexts, health).await;
+        Ok((nexts, claims))
+    }
+
+    fn nexts(&self, finished: &[Finished]) -> Vec<Next> {
+        finished
+            .iter()
+            .map(|done| self.next(&done.claim, &done.outcome))
+            .collect()
+    }
+
+    /// Once attempts are recorded: disables the endpoints whose run of failures trips the
+    /// rule, then runs the callbacks.
+    async fn recorded(&self, finished: &[Finished], nexts: &[Next], health: Vec<EndpointHealth>) {
         let now = now_millis();
         for endpoint in health {
             if endpoint.enabled
@@ -817,18 +846,36 @@ impl Dispatcher {
                 }
             }
         }
-        for report in &reports {
+        if self.shared.on_attempt.is_empty() && self.shared.on_outcome.is_empty() {
+            return;
+        }
+        for (done, &next) in finished.iter().zip(nexts) {
+            let report = AttemptReport::new(&done.claim, &done.outcome.attempt, next);
             for callback in &self.shared.on_attempt {
-                callback(report);
+                callback(&report);
             }
             if report.is_final() {
                 for callback in &self.shared.on_outcome {
-                    callback(report);
+                    callback(&report);
                 }
             }
         }
-        Ok(reports)
     }
+}
+
+/// The store's record of each finished attempt and what follows it.
+fn completions(finished: &[Finished], nexts: &[Next]) -> Vec<Completion> {
+    finished
+        .iter()
+        .zip(nexts)
+        .map(|(done, &next)| Completion {
+            lease: done.lease,
+            endpoint_id: done.claim.endpoint.id.clone(),
+            succeeded: done.outcome.succeeded(),
+            attempt: done.outcome.attempt.clone(),
+            next,
+        })
+        .collect()
 }
 
 /// A random lease token, never 0 (a poor sentinel in a database dump).

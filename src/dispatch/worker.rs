@@ -6,7 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::dispatcher::{Dispatcher, Finished};
 use super::endpoint::now_millis;
@@ -16,10 +18,9 @@ use super::store::{Lease, Next};
 /// Deliveries claimed per attempt in flight: the next attempts are at hand while earlier ones
 /// are recorded, and each claim and record covers more deliveries per round trip.
 const CLAIM_AHEAD: u32 = 4;
-/// The most finished attempts recorded in one write.
-const RECORD_BATCH: usize = 256;
-/// Claims that fail in a row (with growing pauses, about two minutes) before a worker gives up.
-const CLAIM_FAILURES: u32 = 30;
+/// Store calls that fail in a row (with growing pauses, about two minutes) before a worker
+/// gives up.
+const STORE_FAILURES: u32 = 30;
 /// Tries to record a batch before leaving it to the leases: another claim redoes it.
 const RECORD_TRIES: u32 = 10;
 
@@ -183,16 +184,20 @@ impl Worker {
         self.drive(Box::pin(shutdown), true).await
     }
 
+    /// One loop: each turn records what finished and claims what there is room for, in one
+    /// store call, then hands the claims to sending tasks. It waits only when there is
+    /// nothing to record and no reason to look for work.
     async fn drive(
         self,
         mut shutdown: Shutdown,
         until_idle: bool,
     ) -> Result<WorkerSummary, DispatchError> {
-        let store = Arc::clone(&self.dispatcher.shared.store);
+        let dispatcher = &self.dispatcher;
+        let store = Arc::clone(&dispatcher.shared.store);
         // A token of its own: a lease it lost to another worker of the same process stays
         // lost (completions and releases apply only to the token that holds it).
         let token = super::dispatcher::new_token();
-        let timeout = self.dispatcher.shared.attempt_timeout;
+        let timeout = dispatcher.shared.attempt_timeout;
         let lease_ms = self.lease.map_or_else(
             || worker_lease(timeout),
             |lease| i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
@@ -202,75 +207,107 @@ impl Worker {
         // back unattempted.
         let lease_ms = lease_ms.max(timeout_ms.saturating_add(1_000));
         let claimable = self.concurrency.saturating_mul(CLAIM_AHEAD as usize);
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let slots = Arc::new(Semaphore::new(claimable));
+        let stopping = Arc::new(AtomicBool::new(false));
         let sending = Arc::new(Semaphore::new(self.concurrency));
-        let recorded = Arc::new(Notify::new());
-        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record(
-            self.dispatcher.clone(),
-            finished_rx,
-            Arc::clone(&recorded),
-        ));
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
 
-        let mut claim_failures = 0;
+        let mut summary = WorkerSummary::default();
+        let mut back = Back::default();
+        // Claimed and not back yet.
+        let mut outstanding = 0_usize;
+        // Whether due deliveries may be waiting: at the start, after a full claim, after a
+        // wake-up. Every turn that records also looks.
+        let mut look = true;
+        let mut failures = 0_u32;
         let outcome = loop {
-            let first = tokio::select! {
-                biased;
-                () = &mut shutdown => break Ok(()),
-                permit = Arc::clone(&slots).acquire_owned() => permit.expect("never closed"),
-            };
-            let mut permits = vec![first];
-            while let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
-                permits.push(permit);
+            while let Ok(done) = done_rx.try_recv() {
+                outstanding -= 1;
+                back.take(done);
             }
-            let now = now_millis();
-            let lease = Lease {
-                token,
-                until: now.saturating_add(lease_ms),
+            if let Some(&(_, lease)) = back.unattempted.first() {
+                // One token per worker: one release covers them all. If it fails, the leases
+                // simply run out.
+                let ids: Vec<String> = back.unattempted.drain(..).map(|(id, _)| id).collect();
+                let _ = store.release(&ids, lease).await;
+            }
+            let stopped = stopping.load(Ordering::Acquire);
+            let room = if stopped { 0 } else { claimable - outstanding };
+            let limit = if look || !back.finished.is_empty() {
+                room
+            } else {
+                0
             };
-            let limit = u32::try_from(permits.len()).unwrap_or(u32::MAX);
-            let claims = match store.claim(now, lease, limit).await {
-                Ok(claims) => {
-                    claim_failures = 0;
-                    claims
+            if back.finished.is_empty() && limit == 0 {
+                if stopped && outstanding == 0 {
+                    break Ok(());
                 }
-                Err(error) => {
-                    claim_failures += 1;
-                    #[cfg(feature = "tracing")]
-                    tracing::warn!(%error, "claiming deliveries failed");
-                    if claim_failures >= CLAIM_FAILURES {
-                        break Err(DispatchError::Store(error));
-                    }
-                    drop(error);
-                    drop(permits);
-                    let pause = Duration::from_millis(100 << claim_failures.min(6));
-                    tokio::select! {
-                        () = &mut shutdown => break Ok(()),
-                        () = tokio::time::sleep(pause) => continue,
-                    }
-                }
-            };
-            if claims.is_empty() {
-                drop(permits);
                 let mut wait = self.poll_interval;
                 // Nothing in flight, nothing unrecorded: is anything left at all?
-                if until_idle && slots.available_permits() == claimable {
+                if until_idle && !stopped && outstanding == 0 {
                     match idle_wait(&*store, wait).await {
                         Some(until_due) => wait = until_due,
                         None => break Ok(()),
                     }
                 }
                 tokio::select! {
-                    () = &mut shutdown => break Ok(()),
-                    () = store.wait_for_work(wait) => {}
-                    () = recorded.notified() => {}
+                    done = done_rx.recv() => {
+                        // Never `None`: this loop holds a sender.
+                        if let Some(done) = done {
+                            outstanding -= 1;
+                            back.take(done);
+                        }
+                    }
+                    () = &mut shutdown, if !stopped => stopping.store(true, Ordering::Release),
+                    () = store.wait_for_work(wait), if room > 0 => look = true,
                 }
                 continue;
             }
-            for (claim, permit) in claims.into_iter().zip(permits) {
-                let dispatcher = self.dispatcher.clone();
-                let finished = finished_tx.clone();
+            let now = now_millis();
+            let lease = Lease {
+                token,
+                until: now.saturating_add(lease_ms),
+            };
+            let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+            let claims = match dispatcher
+                .record_and_claim(&back.finished, now, lease, limit)
+                .await
+            {
+                Ok((nexts, claims)) => {
+                    failures = 0;
+                    summary.count(&nexts);
+                    back.finished.clear();
+                    look = limit > 0 && claims.len() == limit as usize;
+                    claims
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures >= STORE_FAILURES {
+                        // What is unrecorded is not lost: its leases end, and another claim
+                        // makes the attempts again, with the same delivery ids.
+                        stopping.store(true, Ordering::Release);
+                        break Err(error);
+                    }
+                    if failures.is_multiple_of(RECORD_TRIES) && !back.finished.is_empty() {
+                        #[cfg(feature = "tracing")]
+                        tracing::error!(%error, "recording attempts failed; their leases will expire");
+                        back.finished.clear();
+                    } else {
+                        #[cfg(feature = "tracing")]
+                        tracing::warn!(%error, "recording or claiming failed; trying again");
+                    }
+                    drop(error);
+                    let pause = Duration::from_millis(100 << failures.min(6));
+                    tokio::select! {
+                        () = &mut shutdown, if !stopped => stopping.store(true, Ordering::Release),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    continue;
+                }
+            };
+            outstanding += claims.len();
+            for claim in claims {
+                let dispatcher = dispatcher.clone();
+                let done = done_tx.clone();
                 let sending = Arc::clone(&sending);
                 let stopping = Arc::clone(&stopping);
                 tokio::spawn(async move {
@@ -278,7 +315,7 @@ impl Worker {
                     // Not started when the worker stops, or too late to finish within the
                     // lease (another claim may take it then): give it back unattempted.
                     let late = now_millis().saturating_add(timeout_ms) > lease.until;
-                    let done = if stopping.load(std::sync::atomic::Ordering::Acquire) || late {
+                    let result = if stopping.load(Ordering::Acquire) || late {
                         Done::Unattempted(claim.delivery.id, lease)
                     } else {
                         let outcome = dispatcher.attempt(&claim).await;
@@ -288,21 +325,41 @@ impl Worker {
                             outcome,
                         }))
                     };
-                    // The recorder outlives every attempt: it stops only when all senders
-                    // are gone.
-                    let _ = finished.send((done, permit));
+                    // After a fatal store error the loop is gone; the lease covers this one.
+                    let _ = done.send(result);
                 });
             }
         };
-        // Graceful: no more claims; attempts in flight finish (each within its timeout) and are
-        // recorded, those not started yet are released, before the recorder sees the channel
-        // close.
-        stopping.store(true, std::sync::atomic::Ordering::Release);
-        drop(finished_tx);
-        let summary = recorder
-            .await
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
         outcome.map(|()| summary)
+    }
+}
+
+/// What came back from the sending tasks since the last turn.
+#[derive(Default)]
+struct Back {
+    finished: Vec<Finished>,
+    unattempted: Vec<(String, Lease)>,
+}
+
+impl Back {
+    fn take(&mut self, done: Done) {
+        match done {
+            Done::Attempted(finished) => self.finished.push(*finished),
+            Done::Unattempted(id, lease) => self.unattempted.push((id, lease)),
+        }
+    }
+}
+
+impl WorkerSummary {
+    fn count(&mut self, nexts: &[Next]) {
+        for next in nexts {
+            self.attempts += 1;
+            match next {
+                Next::Succeeded => self.succeeded += 1,
+                Next::Failed => self.failed += 1,
+                Next::RetryAt(_) => self.retried += 1,
+            }
+        }
     }
 }
 
@@ -338,75 +395,6 @@ fn worker_lease(attempt_timeout: Duration) -> i64 {
 enum Done {
     Attempted(Box<Finished>),
     Unattempted(String, Lease),
-}
-
-/// Records finished attempts in batches, releases unattempted deliveries, then frees their
-/// slots.
-async fn record(
-    dispatcher: Dispatcher,
-    mut finished: mpsc::UnboundedReceiver<(Done, OwnedSemaphorePermit)>,
-    recorded: Arc<Notify>,
-) -> WorkerSummary {
-    let mut summary = WorkerSummary::default();
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    let mut unattempted = Vec::new();
-    let mut permits = Vec::with_capacity(RECORD_BATCH);
-    while let Some((done, permit)) = finished.recv().await {
-        let mut take = |done| match done {
-            Done::Attempted(finished) => batch.push(*finished),
-            Done::Unattempted(id, lease) => unattempted.push((id, lease)),
-        };
-        take(done);
-        permits.push(permit);
-        while permits.len() < RECORD_BATCH {
-            match finished.try_recv() {
-                Ok((done, permit)) => {
-                    take(done);
-                    permits.push(permit);
-                }
-                Err(_) => break,
-            }
-        }
-        if let Some(&(_, lease)) = unattempted.first() {
-            // One token per worker: one release covers them all. If it fails, the leases
-            // simply run out.
-            let ids: Vec<String> = unattempted.drain(..).map(|(id, _)| id).collect();
-            let _ = dispatcher.shared.store.release(&ids, lease).await;
-        }
-        for try_number in 1..=RECORD_TRIES {
-            if batch.is_empty() {
-                break;
-            }
-            match dispatcher.record(&batch).await {
-                Ok(reports) => {
-                    for report in reports {
-                        summary.attempts += 1;
-                        match report.next {
-                            Next::Succeeded => summary.succeeded += 1,
-                            Next::Failed => summary.failed += 1,
-                            Next::RetryAt(_) => summary.retried += 1,
-                        }
-                    }
-                    break;
-                }
-                // Unrecorded attempts are not lost: their leases end, and another claim makes
-                // them again, with the same delivery id.
-                Err(_error) if try_number < RECORD_TRIES => {
-                    #[cfg(feature = "tracing")]
-                    tracing::warn!(error = %_error, "recording attempts failed; trying again");
-                    tokio::time::sleep(Duration::from_millis(100 << try_number.min(5))).await;
-                }
-                Err(_error) => {
-                    #[cfg(feature = "tracing")]
-                    tracing::error!(error = %_error, "recording attempts failed; their leases will expire");
-                }
-            }
-        }
-        batch.clear();
-        permits.clear();
-        recorded.notify_waiters();
-    }
-    summary
 }
 
 impl fmt::Display for WorkerSummary {

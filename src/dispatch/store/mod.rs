@@ -111,6 +111,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         completions: Vec<Completion>,
     ) -> BoxFuture<'_, StoreResult<Vec<EndpointHealth>>>;
 
+    /// Records `completions` as [`complete`](Self::complete) does, then claims up to `limit`
+    /// deliveries as [`claim`](Self::claim) does (none when `limit` is 0), as one atomic step:
+    /// when it fails, nothing was recorded and nothing claimed. A worker's whole round trip
+    /// to the store, once per batch.
+    fn complete_and_claim(
+        &self,
+        completions: Vec<Completion>,
+        now: i64,
+        lease: Lease,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>>;
+
     /// Gives deliveries back unattempted (graceful shutdown): their lease is cleared, if it is
     /// still `lease`, and they are due as before.
     fn release<'a>(&'a self, ids: &'a [String], lease: Lease) -> BoxFuture<'a, StoreResult<()>>;

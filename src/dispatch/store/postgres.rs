@@ -597,6 +597,103 @@ JOIN tower_webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
 LEFT JOIN tower_webhook_leases l ON l.delivery_id = d.id
 WHERE d.status = 'pending'";
 
+/// Runs [`CLAIM`].
+async fn claim(
+    executor: impl sqlx::PgExecutor<'_>,
+    now: i64,
+    lease: Lease,
+    limit: u32,
+) -> Result<Vec<Claim>, sqlx::Error> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(CLAIM)
+        .bind(now)
+        .bind(lease.token)
+        .bind(lease.until)
+        .bind(i64::from(limit))
+        .fetch_all(executor)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Claim {
+                delivery: delivery_at(row, 0)?,
+                event: event_at(row, DELIVERY_WIDTH)?,
+                endpoint: endpoint_at(row, DELIVERY_WIDTH + EVENT_WIDTH)?,
+            })
+        })
+        .collect()
+}
+
+/// Runs [`COMPLETE`], the completions as one array per column.
+async fn complete(
+    executor: impl sqlx::PgExecutor<'_>,
+    completions: Vec<Completion>,
+) -> Result<Vec<EndpointHealth>, sqlx::Error> {
+    if completions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = completions.len();
+    let mut delivery_ids = Vec::with_capacity(n);
+    let mut endpoint_ids = Vec::with_capacity(n);
+    let mut numbers = Vec::with_capacity(n);
+    let mut started = Vec::with_capacity(n);
+    let mut durations = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    let mut tokens = Vec::with_capacity(n);
+    let mut succeeded = Vec::with_capacity(n);
+    let mut next_statuses = Vec::with_capacity(n);
+    let mut next_at = Vec::with_capacity(n);
+    for completion in completions {
+        let attempt = completion.attempt;
+        delivery_ids.push(attempt.delivery_id);
+        endpoint_ids.push(completion.endpoint_id);
+        numbers.push(i64::from(attempt.number));
+        started.push(attempt.started_at);
+        durations.push(i64::from(attempt.duration_ms));
+        statuses.push(attempt.status.map(i32::from));
+        errors.push(attempt.error);
+        bodies.push(attempt.response_body);
+        tokens.push(completion.lease.token);
+        succeeded.push(completion.succeeded);
+        let (status, at) = match completion.next {
+            Next::Succeeded => (DeliveryStatus::Succeeded, None),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            Next::Failed => (DeliveryStatus::Failed, None),
+        };
+        next_statuses.push(status.as_str());
+        next_at.push(at);
+    }
+    // One statement, so one transaction: every attempt, delivery and endpoint at once.
+    let rows = sqlx::query(COMPLETE)
+        .bind(delivery_ids)
+        .bind(endpoint_ids)
+        .bind(numbers)
+        .bind(started)
+        .bind(durations)
+        .bind(statuses)
+        .bind(errors)
+        .bind(bodies)
+        .bind(tokens)
+        .bind(succeeded)
+        .bind(next_statuses)
+        .bind(next_at)
+        .fetch_all(executor)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(EndpointHealth {
+                endpoint_id: row.try_get(0)?,
+                failures: to_u32(row.try_get(1)?, "failures")?,
+                failing_since: row.try_get(2)?,
+                enabled: row.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
 fn to_u64(count: i64) -> u64 {
     u64::try_from(count).unwrap_or(0)
 }
@@ -786,26 +883,8 @@ impl Store for PostgresStore {
 
     fn claim(&self, now: i64, lease: Lease, limit: u32) -> BoxFuture<'_, StoreResult<Vec<Claim>>> {
         Box::pin(async move {
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
-            let rows = sqlx::query(CLAIM)
-                .bind(now)
-                .bind(lease.token)
-                .bind(lease.until)
-                .bind(i64::from(limit))
-                .fetch_all(self.pool())
+            claim(self.pool(), now, lease, limit)
                 .await
-                .map_err(failed("claim deliveries"))?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Claim {
-                        delivery: delivery_at(row, 0)?,
-                        event: event_at(row, DELIVERY_WIDTH)?,
-                        endpoint: endpoint_at(row, DELIVERY_WIDTH + EVENT_WIDTH)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
                 .map_err(failed("claim deliveries"))
         })
     }
@@ -815,70 +894,40 @@ impl Store for PostgresStore {
         completions: Vec<Completion>,
     ) -> BoxFuture<'_, StoreResult<Vec<EndpointHealth>>> {
         Box::pin(async move {
-            if completions.is_empty() {
-                return Ok(Vec::new());
-            }
-            let n = completions.len();
-            let mut delivery_ids = Vec::with_capacity(n);
-            let mut endpoint_ids = Vec::with_capacity(n);
-            let mut numbers = Vec::with_capacity(n);
-            let mut started = Vec::with_capacity(n);
-            let mut durations = Vec::with_capacity(n);
-            let mut statuses = Vec::with_capacity(n);
-            let mut errors = Vec::with_capacity(n);
-            let mut bodies = Vec::with_capacity(n);
-            let mut tokens = Vec::with_capacity(n);
-            let mut succeeded = Vec::with_capacity(n);
-            let mut next_statuses = Vec::with_capacity(n);
-            let mut next_at = Vec::with_capacity(n);
-            for completion in completions {
-                let attempt = completion.attempt;
-                delivery_ids.push(attempt.delivery_id);
-                endpoint_ids.push(completion.endpoint_id);
-                numbers.push(i64::from(attempt.number));
-                started.push(attempt.started_at);
-                durations.push(i64::from(attempt.duration_ms));
-                statuses.push(attempt.status.map(i32::from));
-                errors.push(attempt.error);
-                bodies.push(attempt.response_body);
-                tokens.push(completion.lease.token);
-                succeeded.push(completion.succeeded);
-                let (status, at) = match completion.next {
-                    Next::Succeeded => (DeliveryStatus::Succeeded, None),
-                    Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-                    Next::Failed => (DeliveryStatus::Failed, None),
-                };
-                next_statuses.push(status.as_str());
-                next_at.push(at);
-            }
-            // One statement, so one transaction: every attempt, delivery and endpoint at once.
-            let rows = sqlx::query(COMPLETE)
-                .bind(delivery_ids)
-                .bind(endpoint_ids)
-                .bind(numbers)
-                .bind(started)
-                .bind(durations)
-                .bind(statuses)
-                .bind(errors)
-                .bind(bodies)
-                .bind(tokens)
-                .bind(succeeded)
-                .bind(next_statuses)
-                .bind(next_at)
-                .fetch_all(self.pool())
+            complete(self.pool(), completions)
                 .await
-                .map_err(failed("record attempts"))?;
-            rows.iter()
-                .map(|row| {
-                    Ok(EndpointHealth {
-                        endpoint_id: row.try_get(0)?,
-                        failures: to_u32(row.try_get(1)?, "failures")?,
-                        failing_since: row.try_get(2)?,
-                        enabled: row.try_get(3)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
                 .map_err(failed("record attempts"))
+        })
+    }
+
+    fn complete_and_claim(
+        &self,
+        completions: Vec<Completion>,
+        now: i64,
+        lease: Lease,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
+        Box::pin(async move {
+            // One statement is a transaction of its own: BEGIN and COMMIT only for two.
+            if completions.is_empty() || limit == 0 {
+                let health = complete(self.pool(), completions)
+                    .await
+                    .map_err(failed("record attempts"))?;
+                let claims = claim(self.pool(), now, lease, limit)
+                    .await
+                    .map_err(failed("claim deliveries"))?;
+                return Ok((health, claims));
+            }
+            let operation = "record attempts and claim deliveries";
+            let mut tx = self.pool().begin().await.map_err(failed(operation))?;
+            let health = complete(&mut *tx, completions)
+                .await
+                .map_err(failed(operation))?;
+            let claims = claim(&mut *tx, now, lease, limit)
+                .await
+                .map_err(failed(operation))?;
+            tx.commit().await.map_err(failed(operation))?;
+            Ok((health, claims))
         })
     }
 

@@ -857,6 +857,26 @@ impl Store for SqliteStore {
         })
     }
 
+    fn complete_and_claim(
+        &self,
+        completions: Vec<Completion>,
+        now: i64,
+        lease: Lease,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
+        Box::pin(
+            self.write("record attempts and claim deliveries", move |tx| {
+                let health = complete(tx, &completions)?;
+                let claims = if limit == 0 {
+                    Vec::new()
+                } else {
+                    claim(tx, now, lease, limit as usize)?
+                };
+                Ok((health, claims))
+            }),
+        )
+    }
+
     fn release<'a>(&'a self, ids: &'a [String], lease: Lease) -> BoxFuture<'a, StoreResult<()>> {
         let ids = ids.to_owned();
         Box::pin(async move {

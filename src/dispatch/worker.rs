@@ -215,8 +215,8 @@ impl Worker {
         let mut back = Back::default();
         // Claimed and not back yet.
         let mut outstanding = 0_usize;
-        // Whether due deliveries may be waiting: at the start, after a full claim, after a
-        // wake-up. Every turn that records also looks.
+        // Whether due deliveries may be waiting: at the start, after a claim that found some,
+        // after a wake-up. Every turn that records also looks.
         let mut look = true;
         let mut failures = 0_u32;
         let outcome = loop {
@@ -276,7 +276,9 @@ impl Worker {
                     failures = 0;
                     summary.count(&nexts);
                     back.finished.clear();
-                    look = limit > 0 && claims.len() == limit as usize;
+                    // Short claims happen under contention (another worker), so only an
+                    // empty one says there is nothing to take.
+                    look = !claims.is_empty();
                     claims
                 }
                 Err(error) => {

@@ -112,9 +112,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'_, StoreResult<Vec<EndpointHealth>>>;
 
     /// Records `completions` as [`complete`](Self::complete) does, then claims up to `limit`
-    /// deliveries as [`claim`](Self::claim) does (none when `limit` is 0), as one atomic step:
-    /// when it fails, nothing was recorded and nothing claimed. A worker's whole round trip
-    /// to the store, once per batch.
+    /// deliveries as [`claim`](Self::claim) does (none when `limit` is 0): a worker's round
+    /// trip to the store, once per batch. When it returns an error, nothing was recorded and
+    /// nothing claimed; a store that cannot record and claim in one step returns no claims
+    /// when only the claim failed, rather than an error the caller would answer by recording
+    /// again.
     fn complete_and_claim(
         &self,
         completions: Vec<Completion>,

@@ -458,8 +458,15 @@ SELECT ",
     endpoint_columns!(),
     "
 FROM leased
-JOIN tower_webhook_deliveries d ON d.id = leased.delivery_id
-JOIN tower_webhook_events ev ON ev.id = d.event_id
+-- LATERAL with LIMIT 1: each claimed row is fetched by primary key, however many rows the
+-- planner guesses the claim returns. A cached generic plan guesses a share of the backlog,
+-- and would hash-join whole tables on every claim.
+CROSS JOIN LATERAL (
+    SELECT * FROM tower_webhook_deliveries WHERE id = leased.delivery_id LIMIT 1
+) d
+CROSS JOIN LATERAL (
+    SELECT * FROM tower_webhook_events WHERE id = d.event_id LIMIT 1
+) ev
 JOIN tower_webhook_endpoints ep ON ep.id = d.endpoint_id
 ORDER BY d.next_attempt_at, d.seq"
 );
@@ -484,9 +491,18 @@ attempts AS (
 first AS (
     SELECT DISTINCT ON (delivery_id) * FROM input ORDER BY delivery_id, ord
 ),
+-- Deliveries first, then leases, the order a claim takes them in. A claim working from an
+-- older snapshot may hold one of these deliveries while it looks at its lease; were the
+-- lease deleted first, each would wait for the other until deadlock detection broke in.
+held AS (
+    SELECT d.id FROM tower_webhook_deliveries d JOIN first ON first.delivery_id = d.id
+    ORDER BY d.id
+    FOR NO KEY UPDATE OF d
+),
 released AS (
-    DELETE FROM tower_webhook_leases l USING first
+    DELETE FROM tower_webhook_leases l USING first, held
     WHERE l.delivery_id = first.delivery_id AND l.token = first.token
+      AND held.id = first.delivery_id
     RETURNING l.delivery_id
 ),
 deliveries AS (
@@ -908,25 +924,21 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
         Box::pin(async move {
-            // One statement is a transaction of its own: BEGIN and COMMIT only for two.
-            if completions.is_empty() || limit == 0 {
-                let health = complete(self.pool(), completions)
-                    .await
-                    .map_err(failed("record attempts"))?;
-                let claims = claim(self.pool(), now, lease, limit)
-                    .await
-                    .map_err(failed("claim deliveries"))?;
-                return Ok((health, claims));
-            }
-            let operation = "record attempts and claim deliveries";
-            let mut tx = self.pool().begin().await.map_err(failed(operation))?;
-            let health = complete(&mut *tx, completions)
+            // Two statements, each a transaction of its own: a transaction around both would
+            // cost two more round trips. A claim that fails after the record committed
+            // returns no claims rather than an error, so the caller does not record again;
+            // its next call claims.
+            let health = complete(self.pool(), completions)
                 .await
-                .map_err(failed(operation))?;
-            let claims = claim(&mut *tx, now, lease, limit)
-                .await
-                .map_err(failed(operation))?;
-            tx.commit().await.map_err(failed(operation))?;
+                .map_err(failed("record attempts"))?;
+            let claims = match claim(self.pool(), now, lease, limit).await {
+                Ok(claims) => claims,
+                Err(_error) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(error = %_error, "claiming deliveries failed after recording");
+                    Vec::new()
+                }
+            };
             Ok((health, claims))
         })
     }
@@ -1393,6 +1405,66 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        drop(stores);
+        db.drop_database().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn claims_and_completions_running_together_never_deadlock() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let stores = [db.store().await, db.store().await];
+        stores[0]
+            .add_endpoint(endpoint("ep_a", 10_000))
+            .await
+            .unwrap();
+        const TOTAL: usize = 3_000;
+        for n in 0..TOTAL {
+            let deliveries = vec![to("ep_a", &format!("msg_{n}"), 100)];
+            stores[0]
+                .enqueue(event(&format!("evt_{n}"), None), deliveries, None)
+                .await
+                .unwrap();
+        }
+        // Each task completes what it claimed at once, so completions meet claims that began
+        // before them: the case where taking leases and deliveries in opposite orders
+        // deadlocked.
+        let mut workers = tokio::task::JoinSet::new();
+        for (worker, store) in (1..=8).zip(stores.iter().cycle()) {
+            let store = store.clone();
+            workers.spawn(async move {
+                let held = lease(worker, 1_000_000);
+                let mut done = 0;
+                let mut errors = Vec::new();
+                loop {
+                    let claims = match store.claim(1_000, held, 32).await {
+                        Ok(claims) if claims.is_empty() => break,
+                        Ok(claims) => claims,
+                        Err(error) => {
+                            errors.push(error.to_string());
+                            continue;
+                        }
+                    };
+                    let completions = claims
+                        .iter()
+                        .map(|claim| completion(claim, held, 204, Next::Succeeded))
+                        .collect();
+                    match store.complete(completions).await {
+                        Ok(_) => done += claims.len(),
+                        Err(error) => errors.push(error.to_string()),
+                    }
+                }
+                (done, errors)
+            });
+        }
+        let mut done = 0;
+        while let Some(ended) = workers.join_next().await {
+            let (count, errors) = ended.unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            done += count;
+        }
+        assert_eq!(done, TOTAL, "each delivery claimed and completed once");
         drop(stores);
         db.drop_database().await;
     }

@@ -264,6 +264,8 @@ mod bench {
                 }
                 let (bare_rate, store_rate) = (median(bare_rates), median(store_rates));
                 println!("dispatch/{name}: {store_rate:.0} deliveries/s, bare {bare_rate:.0}/s ({n} deliveries, concurrency {CONCURRENCY})");
+                let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+                println!("dispatch/{name}: each round's ratio {}", each.join(" "));
                 println!("ratio dispatch/{name} {:.3}", median(ratios));
             }
             enqueue_p50(&url, benching).await;

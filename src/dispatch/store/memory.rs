@@ -40,11 +40,14 @@ struct State {
     event_deliveries: HashMap<String, Vec<String>>,
     idempotency: HashMap<String, String>,
     deliveries: HashMap<String, Delivery>,
-    /// Pending deliveries by (due time, creation order): the claim order.
+    /// Pending deliveries with a due time and no live lease, by (due time, creation order):
+    /// the claim order. A claim takes from the front, without walking past leased ones.
     due: BTreeSet<(i64, u64, String)>,
     attempts: HashMap<String, Vec<AttemptRow>>,
-    /// The deliveries that hold a lease, live or expired: few, so claims need not scan all.
-    leased: std::collections::HashSet<String>,
+    /// Live leases by their end. One that ends goes back to `due` at the next claim.
+    leases: BTreeSet<(i64, String)>,
+    /// Live leases per endpoint, against its `max_in_flight`.
+    busy: HashMap<String, u32>,
     order: u64,
     attempt_count: u64,
     recent_durations: std::collections::VecDeque<u32>,
@@ -78,16 +81,37 @@ impl State {
         self.endpoints.iter_mut().find(|endpoint| endpoint.id == id)
     }
 
+    /// Gives a delivery `lease` (live until it ends), or ends its lease (`None`).
     fn set_lease(&mut self, id: &str, lease: Option<Lease>) {
-        if let Some(delivery) = self.deliveries.get_mut(id) {
-            delivery.lease = lease;
-            match lease {
-                Some(_) => self.leased.insert(id.to_owned()),
-                None => self.leased.remove(id),
-            };
+        let Some(delivery) = self.deliveries.get_mut(id) else {
+            return;
+        };
+        let key = (delivery.row.next_attempt_at, delivery.order);
+        let endpoint = delivery.row.endpoint_id.clone();
+        if let Some(old) = std::mem::replace(&mut delivery.lease, lease)
+            && self.leases.remove(&(old.until, id.to_owned()))
+        {
+            self.release_busy(&endpoint);
+        }
+        let due_key = key.0.map(|due| (due, key.1, id.to_owned()));
+        match lease {
+            Some(new) => {
+                self.leases.insert((new.until, id.to_owned()));
+                *self.busy.entry(endpoint).or_default() += 1;
+                if let Some(due_key) = due_key {
+                    self.due.remove(&due_key);
+                }
+            }
+            None => {
+                if let Some(due_key) = due_key {
+                    self.due.insert(due_key);
+                }
+            }
         }
     }
 
+    /// Sets a delivery's due time, and its place in the claim order unless a live lease
+    /// holds it.
     fn set_due(&mut self, id: &str, due: Option<i64>) {
         let Some(delivery) = self.deliveries.get_mut(id) else {
             return;
@@ -96,21 +120,35 @@ impl State {
             self.due.remove(&(old, delivery.order, id.to_owned()));
         }
         delivery.row.next_attempt_at = due;
-        if let Some(new) = due {
+        let live = delivery
+            .lease
+            .is_some_and(|lease| self.leases.contains(&(lease.until, id.to_owned())));
+        if let Some(new) = due
+            && !live
+        {
             self.due.insert((new, delivery.order, id.to_owned()));
         }
     }
 
-    fn in_flight(&self, now: i64) -> HashMap<String, u32> {
-        let mut counts = HashMap::new();
-        for delivery in self.leased.iter().map(|id| &self.deliveries[id]) {
-            if delivery.row.status == DeliveryStatus::Pending
-                && delivery.lease.is_some_and(|lease| lease.until > now)
-            {
-                *counts.entry(delivery.row.endpoint_id.clone()).or_default() += 1;
+    /// Leases that ended by `now` no longer count, and their deliveries may be claimed again.
+    fn expire_leases(&mut self, now: i64) {
+        while let Some((until, _)) = self.leases.first()
+            && *until <= now
+        {
+            let (_, id) = self.leases.pop_first().expect("just looked");
+            let delivery = &self.deliveries[&id];
+            let endpoint = delivery.row.endpoint_id.clone();
+            if let Some(due) = delivery.row.next_attempt_at {
+                self.due.insert((due, delivery.order, id));
             }
+            self.release_busy(&endpoint);
         }
-        counts
+    }
+
+    fn release_busy(&mut self, endpoint: &str) {
+        if let Some(busy) = self.busy.get_mut(endpoint) {
+            *busy = busy.saturating_sub(1);
+        }
     }
 }
 
@@ -236,16 +274,14 @@ impl Store for MemoryStore {
 
     fn claim(&self, now: i64, lease: Lease, limit: u32) -> BoxFuture<'_, StoreResult<Vec<Claim>>> {
         let mut state = self.state();
-        let mut in_flight = state.in_flight(now);
+        state.expire_leases(now);
+        let mut taken: HashMap<&str, u32> = HashMap::new();
         let mut chosen = Vec::new();
         for (due, _, id) in &state.due {
             if *due > now || chosen.len() >= limit as usize {
                 break;
             }
             let delivery = &state.deliveries[id];
-            if delivery.lease.is_some_and(|held| held.until > now) {
-                continue;
-            }
             let Some(endpoint) = state
                 .endpoints
                 .iter()
@@ -253,11 +289,12 @@ impl Store for MemoryStore {
             else {
                 continue;
             };
-            let busy = in_flight.entry(endpoint.id.clone()).or_default();
-            if !endpoint.enabled || *busy >= endpoint.max_in_flight {
+            let busy = state.busy.get(&endpoint.id).copied().unwrap_or(0);
+            let taken = taken.entry(&endpoint.id).or_default();
+            if !endpoint.enabled || busy + *taken >= endpoint.max_in_flight {
                 continue;
             }
-            *busy += 1;
+            *taken += 1;
             chosen.push(id.clone());
         }
         let mut claims = Vec::with_capacity(chosen.len());

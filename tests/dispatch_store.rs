@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use dispatch_support::Receiver;
 use tower_webhook::Secret;
 use tower_webhook::dispatch::store::{
-    Completion, EndpointRow, EventRow, Lease, NewDelivery, Next, Store,
+    Claim, Completion, EndpointRow, EventRow, Lease, NewDelivery, Next, Store,
 };
 use tower_webhook::dispatch::{
     AttemptRow, AutoDisable, DeliveryFilter, DeliveryStatus, DispatchError, Dispatcher, Event,
@@ -162,7 +162,9 @@ suite!(
     secrets_are_sealed_and_rotate,
     claims_respect_leases_and_the_per_endpoint_cap,
     a_lost_lease_does_not_overwrite_the_new_holder,
+    complete_and_claim_records_then_claims_the_room_it_freed,
     graceful_shutdown_finishes_what_is_in_flight,
+    shutdown_under_load_gives_back_what_it_did_not_start,
     a_dropped_handle_leaves_the_worker_running,
     stats_count_and_measure,
     bad_input_is_refused_with_a_reason,
@@ -921,6 +923,60 @@ async fn a_lost_lease_does_not_overwrite_the_new_holder(store: Arc<dyn Store>) {
     assert_eq!((endpoint.failures, endpoint.failing_since), (0, None));
 }
 
+async fn complete_and_claim_records_then_claims_the_room_it_freed(store: Arc<dyn Store>) {
+    store.add_endpoint(endpoint_row("ep_a", 2)).await.unwrap();
+    for n in 0..4 {
+        enqueue_raw(&store, &format!("r{n}"), &["ep_a"], 1_000 + n).await;
+    }
+    let lease = Lease {
+        token: 5,
+        until: 90_000,
+    };
+    let first = store.claim(2_000, lease, 10).await.unwrap();
+    assert_eq!(first.len(), 2, "the endpoint's cap");
+    let done = |claim: &Claim| Completion {
+        lease,
+        endpoint_id: "ep_a".into(),
+        attempt: AttemptRow {
+            delivery_id: claim.delivery.id.clone(),
+            number: 1,
+            started_at: 1_100,
+            duration_ms: 3,
+            status: Some(204),
+            error: None,
+            response_body: Vec::new(),
+        },
+        succeeded: true,
+        next: Next::Succeeded,
+    };
+    // Recording only (limit 0) claims nothing, even with room.
+    let (_, none) = store
+        .complete_and_claim(vec![done(&first[0])], 2_000, lease, 0)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // Recording the other frees its place, and the same call takes it, and the one before.
+    let (health, next) = store
+        .complete_and_claim(vec![done(&first[1])], 2_000, lease, 10)
+        .await
+        .unwrap();
+    assert!(health.is_empty());
+    let next: Vec<&str> = next
+        .iter()
+        .map(|claim| claim.delivery.id.as_str())
+        .collect();
+    assert_eq!(
+        next,
+        ["msg_r2_0", "msg_r3_0"],
+        "oldest first, up to the cap"
+    );
+    for claim in &first {
+        let (row, attempts) = store.delivery(&claim.delivery.id).await.unwrap().unwrap();
+        assert_eq!(row.status, DeliveryStatus::Succeeded);
+        assert_eq!(attempts.len(), 1, "recorded once");
+    }
+}
+
 async fn graceful_shutdown_finishes_what_is_in_flight(store: Arc<dyn Store>) {
     let receiver = Receiver::start("standard-webhooks", WHSEC).await;
     receiver.delay(Duration::from_millis(400));
@@ -935,6 +991,54 @@ async fn graceful_shutdown_finishes_what_is_in_flight(store: Arc<dyn Store>) {
         let log = dispatcher.delivery(id).await.unwrap().unwrap();
         assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
     }
+}
+
+async fn shutdown_under_load_gives_back_what_it_did_not_start(store: Arc<dyn Store>) {
+    const EVENTS: usize = 1_500;
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    let dispatcher = dispatcher(&store);
+    dispatcher
+        .add_endpoint(
+            NewEndpoint::new(receiver.url(), "standard-webhooks", WHSEC).max_in_flight(10_000),
+        )
+        .await
+        .unwrap();
+    for n in 0..EVENTS {
+        one(&dispatcher, &format!("load.{n}")).await;
+    }
+    // A fast receiver keeps the worker busy from one turn to the next: the stop must be
+    // heard between turns, not only when it waits.
+    let worker = dispatcher.worker().concurrency(8).spawn();
+    wait_for(|| async { receiver.seen().len() >= 50 }).await;
+    let summary = tokio::time::timeout(Duration::from_secs(30), worker.shutdown())
+        .await
+        .expect("the worker stopped while it still had work")
+        .unwrap();
+    let sent = receiver.ids();
+    assert!(sent.len() < EVENTS, "stopped before the end");
+    assert_eq!(summary.attempts as usize, sent.len(), "{summary}");
+    assert_eq!(summary.succeeded as usize, sent.len(), "{summary}");
+    // What it claimed but did not start was given back: due now, not at its lease's end.
+    let left = store.pending().await.unwrap();
+    assert_eq!(left.count as usize, EVENTS - sent.len());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lease = Lease {
+        token: 77,
+        until: now + 1,
+    };
+    let claimable = store.claim(now, lease, 10_000).await.unwrap();
+    assert_eq!(claimable.len(), EVENTS - sent.len(), "none still leased");
+    // The rest go out once each after the short lease above ends.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    drain(&dispatcher).await;
+    let mut all = receiver.ids();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), EVENTS);
+    assert_eq!(receiver.ids().len(), EVENTS, "none sent twice");
 }
 
 async fn a_dropped_handle_leaves_the_worker_running(store: Arc<dyn Store>) {

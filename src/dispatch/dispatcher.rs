@@ -797,12 +797,22 @@ impl Dispatcher {
         limit: u32,
     ) -> Result<(Vec<Next>, Vec<Claim>), DispatchError> {
         let nexts = self.nexts(finished);
-        let (health, claims) = self
+        let (health, mut claims) = self
             .shared
             .store
             .complete_and_claim(completions(finished, &nexts), now, lease, limit)
             .await?;
-        self.recorded(finished, &nexts, health).await;
+        let disabled = self.recorded(finished, &nexts, health).await;
+        if !disabled.is_empty() {
+            // Claimed in the same call, before the rule tripped: not sent, given back.
+            let (given_back, kept): (Vec<Claim>, Vec<Claim>) = claims
+                .into_iter()
+                .partition(|claim| disabled.contains(&claim.endpoint.id));
+            claims = kept;
+            let ids: Vec<String> = given_back.into_iter().map(|c| c.delivery.id).collect();
+            // If this fails, the leases run out: the endpoint is disabled by then.
+            let _ = self.shared.store.release(&ids, lease).await;
+        }
         Ok((nexts, claims))
     }
 
@@ -814,8 +824,14 @@ impl Dispatcher {
     }
 
     /// Once attempts are recorded: disables the endpoints whose run of failures trips the
-    /// rule, then runs the callbacks.
-    async fn recorded(&self, finished: &[Finished], nexts: &[Next], health: Vec<EndpointHealth>) {
+    /// rule, then runs the callbacks. Returns the endpoints it disabled.
+    async fn recorded(
+        &self,
+        finished: &[Finished],
+        nexts: &[Next],
+        health: Vec<EndpointHealth>,
+    ) -> Vec<String> {
+        let mut disabled_now = Vec::new();
         let now = now_millis();
         for endpoint in health {
             if endpoint.enabled
@@ -838,6 +854,7 @@ impl Dispatcher {
                 if disabled.is_err() {
                     continue;
                 }
+                disabled_now.push(endpoint.endpoint_id.clone());
                 if let Ok(Some(row)) = self.shared.store.endpoint(&endpoint.endpoint_id).await {
                     let endpoint = Endpoint::from_row(row);
                     for callback in &self.shared.on_disabled {
@@ -847,7 +864,7 @@ impl Dispatcher {
             }
         }
         if self.shared.on_attempt.is_empty() && self.shared.on_outcome.is_empty() {
-            return;
+            return disabled_now;
         }
         for (done, &next) in finished.iter().zip(nexts) {
             let report = AttemptReport::new(&done.claim, &done.outcome.attempt, next);
@@ -860,6 +877,7 @@ impl Dispatcher {
                 }
             }
         }
+        disabled_now
     }
 }
 

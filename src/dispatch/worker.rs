@@ -152,7 +152,7 @@ impl Worker {
     ///
     /// # Errors
     ///
-    /// When the store keeps failing to claim (for about two minutes).
+    /// When the store keeps failing (about two minutes of calls in a row).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -218,8 +218,17 @@ impl Worker {
         // Whether due deliveries may be waiting: at the start, after a claim that found some,
         // after a wake-up. Every turn that records also looks.
         let mut look = true;
-        let mut failures = 0_u32;
+        // Store calls failed in a row, and tries at recording the batch now waiting.
+        let (mut failures, mut record_tries) = (0_u32, 0_u32);
         let outcome = loop {
+            // Asked to stop? Checked every turn, busy or not.
+            if !stopping.load(Ordering::Acquire) {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => stopping.store(true, Ordering::Release),
+                    () = std::future::ready(()) => {}
+                }
+            }
             while let Ok(done) = done_rx.try_recv() {
                 outstanding -= 1;
                 back.take(done);
@@ -273,7 +282,7 @@ impl Worker {
                 .await
             {
                 Ok((nexts, claims)) => {
-                    failures = 0;
+                    (failures, record_tries) = (0, 0);
                     summary.count(&nexts);
                     back.finished.clear();
                     // Short claims happen under contention (another worker), so only an
@@ -289,10 +298,14 @@ impl Worker {
                         stopping.store(true, Ordering::Release);
                         break Err(error);
                     }
-                    if failures.is_multiple_of(RECORD_TRIES) && !back.finished.is_empty() {
+                    if !back.finished.is_empty() {
+                        record_tries += 1;
+                    }
+                    if record_tries >= RECORD_TRIES {
                         #[cfg(feature = "tracing")]
                         tracing::error!(%error, "recording attempts failed; their leases will expire");
                         back.finished.clear();
+                        record_tries = 0;
                     } else {
                         #[cfg(feature = "tracing")]
                         tracing::warn!(%error, "recording or claiming failed; trying again");
@@ -313,26 +326,51 @@ impl Worker {
                 let sending = Arc::clone(&sending);
                 let stopping = Arc::clone(&stopping);
                 tokio::spawn(async move {
+                    // Comes back whatever happens, even if the attempt panics, so the loop
+                    // never waits for it in vain.
+                    let mut slot = Slot {
+                        done,
+                        unattempted: Some((claim.delivery.id.clone(), lease)),
+                    };
                     let _sending = sending.acquire().await.expect("never closed");
                     // Not started when the worker stops, or too late to finish within the
                     // lease (another claim may take it then): give it back unattempted.
                     let late = now_millis().saturating_add(timeout_ms) > lease.until;
-                    let result = if stopping.load(Ordering::Acquire) || late {
-                        Done::Unattempted(claim.delivery.id, lease)
-                    } else {
+                    if !stopping.load(Ordering::Acquire) && !late {
                         let outcome = dispatcher.attempt(&claim).await;
-                        Done::Attempted(Box::new(Finished {
+                        slot.fill(Done::Attempted(Box::new(Finished {
                             claim,
                             lease,
                             outcome,
-                        }))
-                    };
-                    // After a fatal store error the loop is gone; the lease covers this one.
-                    let _ = done.send(result);
+                        })));
+                    }
                 });
             }
         };
         outcome.map(|()| summary)
+    }
+}
+
+/// A claimed delivery's way back to the loop: attempted, or given back unattempted when the
+/// task ends without an attempt (dropped, or unwinding from a panic).
+struct Slot {
+    done: mpsc::UnboundedSender<Done>,
+    unattempted: Option<(String, Lease)>,
+}
+
+impl Slot {
+    fn fill(&mut self, done: Done) {
+        self.unattempted = None;
+        // After a fatal store error the loop is gone; the lease covers this one.
+        let _ = self.done.send(done);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((id, lease)) = self.unattempted.take() {
+            let _ = self.done.send(Done::Unattempted(id, lease));
+        }
     }
 }
 

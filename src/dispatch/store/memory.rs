@@ -378,19 +378,6 @@ impl Store for MemoryStore {
         Box::pin(async { Ok(grew) })
     }
 
-    fn complete_and_claim(
-        &self,
-        completions: Vec<Completion>,
-        now: i64,
-        lease: Lease,
-        limit: u32,
-    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
-        // Both do their work when called, under the state's lock, and cannot fail.
-        let health = self.complete(completions);
-        let claims = self.claim(now, lease, limit);
-        Box::pin(async move { Ok((health.await?, claims.await?)) })
-    }
-
     fn release<'a>(&'a self, ids: &'a [String], lease: Lease) -> BoxFuture<'a, StoreResult<()>> {
         let mut state = self.state();
         for id in ids {

@@ -46,9 +46,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage behind a [`Dispatcher`](super::Dispatcher).
 ///
-/// Every method is one atomic step: when it returns `Ok`, what it wrote is durable (for the
-/// durable stores), and a concurrent caller — another task, another process, another machine
-/// for Postgres — sees all of it or none of it.
+/// Every method is one atomic step (but see [`complete_and_claim`](Self::complete_and_claim)):
+/// when it returns `Ok`, what it wrote is durable (for the durable stores), and a concurrent
+/// caller — another task, another process, another machine for Postgres — sees all of it or
+/// none of it.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Adds an endpoint. Its id is new.
     fn add_endpoint(&self, endpoint: EndpointRow) -> BoxFuture<'_, StoreResult<()>>;
@@ -113,17 +114,29 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Records `completions` as [`complete`](Self::complete) does, then claims up to `limit`
     /// deliveries as [`claim`](Self::claim) does (none when `limit` is 0): a worker's round
-    /// trip to the store, once per batch. When it returns an error, nothing was recorded and
-    /// nothing claimed; a store that cannot record and claim in one step returns no claims
-    /// when only the claim failed, rather than an error the caller would answer by recording
-    /// again.
+    /// trip to the store, once per turn.
+    ///
+    /// When it returns an error, nothing was recorded. When the claim fails after the
+    /// completions were recorded, it returns no claims rather than an error, which the caller
+    /// would answer by recording them again. The default runs the two one after the other;
+    /// a store that can do both in one transaction saves a round trip by overriding it.
     fn complete_and_claim(
         &self,
         completions: Vec<Completion>,
         now: i64,
         lease: Lease,
         limit: u32,
-    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>>;
+    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
+        Box::pin(async move {
+            if completions.is_empty() {
+                return Ok((Vec::new(), self.claim(now, lease, limit).await?));
+            }
+            let health = self.complete(completions).await?;
+            // Recorded: a failed claim now only means the next turn claims.
+            let claims = self.claim(now, lease, limit).await.unwrap_or_default();
+            Ok((health, claims))
+        })
+    }
 
     /// Gives deliveries back unattempted (graceful shutdown): their lease is cleared, if it is
     /// still `lease`, and they are due as before.

@@ -916,33 +916,6 @@ impl Store for PostgresStore {
         })
     }
 
-    fn complete_and_claim(
-        &self,
-        completions: Vec<Completion>,
-        now: i64,
-        lease: Lease,
-        limit: u32,
-    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
-        Box::pin(async move {
-            // Two statements, each a transaction of its own: a transaction around both would
-            // cost two more round trips. A claim that fails after the record committed
-            // returns no claims rather than an error, so the caller does not record again;
-            // its next call claims.
-            let health = complete(self.pool(), completions)
-                .await
-                .map_err(failed("record attempts"))?;
-            let claims = match claim(self.pool(), now, lease, limit).await {
-                Ok(claims) => claims,
-                Err(_error) => {
-                    #[cfg(feature = "tracing")]
-                    tracing::warn!(error = %_error, "claiming deliveries failed after recording");
-                    Vec::new()
-                }
-            };
-            Ok((health, claims))
-        })
-    }
-
     fn release<'a>(&'a self, ids: &'a [String], lease: Lease) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             if ids.is_empty() {

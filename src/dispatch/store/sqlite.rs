@@ -319,6 +319,9 @@ fn claim(
     lease: Lease,
     limit: usize,
 ) -> Result<Vec<Claim>, BoxError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     // Deliveries under an unexpired lease, per endpoint: few, from a partial index.
     let busy: HashMap<String, i64> = tx
         .prepare_cached(
@@ -641,17 +644,18 @@ where
     T::Err: std::error::Error + Send + Sync + 'static,
 {
     let text: String = row.get(column)?;
-    text.parse().map_err(|error: T::Err| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
-    })
+    text.parse().map_err(unreadable_text)
 }
 
 /// A column that holds JSON, as `T`.
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
     let text: String = row.get(column)?;
-    serde_json::from_str(&text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
-    })
+    serde_json::from_str(&text).map_err(unreadable_text)
+}
+
+/// A text column that does not hold what it should.
+fn unreadable_text(error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
 }
 
 fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<EndpointRow> {
@@ -833,15 +837,9 @@ impl Store for SqliteStore {
     }
 
     fn claim(&self, now: i64, lease: Lease, limit: u32) -> BoxFuture<'_, StoreResult<Vec<Claim>>> {
-        Box::pin(async move {
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
-            self.write("claim deliveries", move |tx| {
-                claim(tx, now, lease, limit as usize)
-            })
-            .await
-        })
+        Box::pin(self.write("claim deliveries", move |tx| {
+            claim(tx, now, lease, limit as usize)
+        }))
     }
 
     fn complete(
@@ -866,12 +864,20 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
         Box::pin(
             self.write("record attempts and claim deliveries", move |tx| {
+                if completions.is_empty() {
+                    return Ok((Vec::new(), claim(tx, now, lease, limit as usize)?));
+                }
                 let health = complete(tx, &completions)?;
-                let claims = if limit == 0 {
-                    Vec::new()
-                } else {
-                    claim(tx, now, lease, limit as usize)?
+                // A claim that fails must not undo the record: the caller would record again.
+                tx.execute_batch("SAVEPOINT claim")?;
+                let claims = match claim(tx, now, lease, limit as usize) {
+                    Ok(claims) => claims,
+                    Err(_) => {
+                        tx.execute_batch("ROLLBACK TO claim")?;
+                        Vec::new()
+                    }
                 };
+                tx.execute_batch("RELEASE claim")?;
                 Ok((health, claims))
             }),
         )

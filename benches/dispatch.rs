@@ -9,11 +9,11 @@
 //!
 //! Each prints deliveries per second, and `ratio dispatch/<store> <store ÷ bare>` lines: the
 //! median over `DISPATCH_ROUNDS` (default 3) of each round's ratio to the bare run just before
-//! it, `DISPATCH_DELIVERIES` (default 20 000) each. Then
-//! `dispatch-enqueue-p50-us`: the median time of `Dispatcher::dispatch` of one event to three
-//! endpoints on SQLite. SQLite needs `--features sqlite`, Postgres `--features postgres` and
-//! `DATABASE_URL` (each says when it is skipped). Without `--bench` every case runs once with a
-//! few deliveries and checks they all arrived.
+//! it, `DISPATCH_DELIVERIES` (default 20 000) each; `DISPATCH_STORES=memory,sqlite` runs only
+//! those stores. Then `dispatch-enqueue-p50-us`: the median time of `Dispatcher::dispatch` of
+//! one event to three endpoints on SQLite. SQLite needs `--features sqlite`, Postgres
+//! `--features postgres` and `DATABASE_URL` (each says when it is skipped). Without `--bench`
+//! every case runs once with a few deliveries and checks they all arrived.
 
 #[cfg(feature = "dispatch")]
 mod bench {
@@ -246,7 +246,10 @@ mod bench {
             let url = receiver(Arc::clone(&received)).await;
             // Warm up connections and code paths.
             bare(&url, 200.min(n)).await;
-            for (name, make) in stores() {
+            // DISPATCH_STORES=memory,sqlite runs only those.
+            let only = std::env::var("DISPATCH_STORES").ok();
+            let chosen = |name: &str| only.as_ref().is_none_or(|only| only.split(',').any(|o| o == name));
+            for (name, make) in stores().into_iter().filter(|(name, _)| chosen(name)) {
                 let mut bare_rates = Vec::new();
                 let mut store_rates = Vec::new();
                 let mut ratios = Vec::new();

@@ -248,6 +248,11 @@ mod bench {
             bare(&url, 200.min(n)).await;
             // DISPATCH_STORES=memory,sqlite runs only those.
             let only = std::env::var("DISPATCH_STORES").ok();
+            if let Some(only) = &only {
+                let known = ["memory", "sqlite", "postgres"];
+                let unknown: Vec<&str> = only.split(',').filter(|o| !known.contains(o)).collect();
+                assert!(unknown.is_empty(), "DISPATCH_STORES: no store named {unknown:?}; known: {known:?}");
+            }
             let chosen = |name: &str| only.as_ref().is_none_or(|only| only.split(',').any(|o| o == name));
             for (name, make) in stores().into_iter().filter(|(name, _)| chosen(name)) {
                 let mut bare_rates = Vec::new();

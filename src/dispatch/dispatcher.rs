@@ -913,7 +913,7 @@ pub(crate) fn lease_for(attempt_timeout: Duration) -> i64 {
 
 /// The dispatch time in milliseconds (hex), then 80 random bits: ids made together sort
 /// together, so a batch of claims or completions touches few pages of each index keyed on
-/// them, where random ids would touch one page per row (Svix's ids are time-ordered too).
+/// them, where random ids would touch one page per row (Svix's KSUIDs are time-ordered too).
 fn ordered_id(prefix: &str, now_ms: i64) -> Result<String, DispatchError> {
     let mut random = [0_u8; 10];
     getrandom::fill(&mut random).map_err(|_| DispatchError::Randomness)?;

@@ -206,7 +206,7 @@ pub struct EndpointRow {
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
-    /// `evt_` and random characters.
+    /// `evt_`, the dispatch time (12 hex digits of milliseconds), then 80 random bits.
     pub id: String,
     /// The event type, e.g. `order.paid`.
     pub event_type: String,
@@ -223,7 +223,8 @@ pub struct EventRow {
 /// A delivery to write with its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelivery {
-    /// The delivery id (`msg_…`), sent with every attempt.
+    /// The delivery id, sent with every attempt: `msg_`, the dispatch time (12 hex digits of
+    /// milliseconds), then 80 random bits.
     pub id: String,
     /// The endpoint it goes to.
     pub endpoint_id: String,

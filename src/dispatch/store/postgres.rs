@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Executor, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection as _, Executor, Row};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -32,6 +32,8 @@ const MIGRATION_LOCK: i64 = 0x7477_6d69_6772_6174;
 
 /// Connections in the pool [`PostgresStore::connect`] opens (one of them listens).
 const POOL_SIZE: u32 = 10;
+/// How long [`PostgresStore::connect`] waits for its first connection.
+const FIRST_CONNECTION: Duration = Duration::from_secs(15);
 
 /// A [`Store`] in PostgreSQL, for workers on several machines sharing one queue.
 ///
@@ -113,6 +115,22 @@ impl PostgresStore {
     ///
     /// The URL is not valid, the server cannot be reached or refuses, or a migration fails.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(failed("connect to postgres"))?;
+        // A pool retries a refused connection until its acquire timeout (30 s), then reports
+        // only the timeout: one connection first says at once why the server cannot be used.
+        match tokio::time::timeout(FIRST_CONNECTION, PgConnection::connect_with(&options)).await {
+            Ok(Ok(first)) => drop(first.close().await),
+            Ok(Err(error)) => return Err(failed("connect to postgres")(error)),
+            Err(_elapsed) => {
+                return Err(StoreError::new(
+                    "connect to postgres",
+                    format!(
+                        "no answer within {}",
+                        humantime::format_duration(FIRST_CONNECTION)
+                    ),
+                ));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             // A ping before every statement doubles the round trips of a claim or a record;
@@ -128,7 +146,7 @@ impl PostgresStore {
                         .map(drop)
                 })
             })
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(failed("connect to postgres"))?;
         Self::from_pool(pool).await
@@ -1701,6 +1719,19 @@ mod tests {
         assert!(woke.is_ok(), "wait_for_work was not woken by NOTIFY");
         drop((writer, waiter));
         db.drop_database().await;
+    }
+
+    /// Needs no server: nothing listens on port 1, and the refusal itself is the error, not
+    /// the pool's "timed out" 30 s later.
+    #[tokio::test]
+    async fn connect_says_at_once_why_the_server_cannot_be_reached() {
+        let error = PostgresStore::connect("postgres://webhooks:hunter2@127.0.0.1:1/webhooks")
+            .await
+            .unwrap_err();
+        let shown = error.to_string();
+        assert!(shown.contains("refused"), "{shown}");
+        assert!(!shown.contains("timed out"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

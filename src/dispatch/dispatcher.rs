@@ -911,19 +911,16 @@ pub(crate) fn lease_for(attempt_timeout: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The dispatch time in milliseconds (hex), then 80 random bits: ids made together sort
-/// together, so a batch of claims or completions touches few pages of each index keyed on
-/// them, where random ids would touch one page per row (Svix's KSUIDs are time-ordered too).
+/// The dispatch time in milliseconds (12 hex digits), then [`random_id`]'s random part: ids
+/// made together sort together, so a batch of claims or completions touches few pages of each
+/// index keyed on them, where random ids would touch one page per row (Svix's KSUIDs are
+/// time-ordered too).
 fn ordered_id(prefix: &str, now_ms: i64) -> Result<String, DispatchError> {
-    let mut random = [0_u8; 10];
-    getrandom::fill(&mut random).map_err(|_| DispatchError::Randomness)?;
     let millis = u64::try_from(now_ms).unwrap_or(0);
-    Ok(format!(
-        "{prefix}{millis:012x}{}",
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, random)
-    ))
+    random_id(&format!("{prefix}{millis:012x}"))
 }
 
+/// `prefix`, then the random part of a [`DeliveryId`] (22 base64url characters).
 fn random_id(prefix: &str) -> Result<String, DispatchError> {
     let id = DeliveryId::generate().map_err(|_| DispatchError::Randomness)?;
     Ok(format!("{prefix}{}", &id.as_str()["msg_".len()..]))

@@ -206,7 +206,8 @@ pub struct EndpointRow {
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
-    /// `evt_`, the dispatch time (12 hex digits of milliseconds), then 80 random bits.
+    /// `evt_`, the dispatch time (12 hex digits of milliseconds), then 22 random base64url
+    /// characters.
     pub id: String,
     /// The event type, e.g. `order.paid`.
     pub event_type: String,
@@ -224,7 +225,7 @@ pub struct EventRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelivery {
     /// The delivery id, sent with every attempt: `msg_`, the dispatch time (12 hex digits of
-    /// milliseconds), then 80 random bits.
+    /// milliseconds), then 22 random base64url characters.
     pub id: String,
     /// The endpoint it goes to.
     pub endpoint_id: String,

@@ -242,18 +242,23 @@ mod bench {
         };
         let rounds = if benching { rounds } else { 1 };
         runtime.block_on(async {
+            // DISPATCH_STORES=memory,sqlite runs only those.
+            let only: Option<Vec<String>> = std::env::var("DISPATCH_STORES")
+                .ok()
+                .map(|names| names.split(',').map(str::to_owned).collect());
+            let known = ["memory", "sqlite", "postgres"];
+            for name in only.iter().flatten() {
+                assert!(
+                    known.contains(&name.as_str()),
+                    "DISPATCH_STORES: no store named {name:?}; known: {known:?}"
+                );
+            }
+            let chosen =
+                |name: &str| only.as_ref().is_none_or(|only| only.iter().any(|o| o == name));
             let received = Arc::new(AtomicU64::new(0));
             let url = receiver(Arc::clone(&received)).await;
             // Warm up connections and code paths.
             bare(&url, 200.min(n)).await;
-            // DISPATCH_STORES=memory,sqlite runs only those.
-            let only = std::env::var("DISPATCH_STORES").ok();
-            if let Some(only) = &only {
-                let known = ["memory", "sqlite", "postgres"];
-                let unknown: Vec<&str> = only.split(',').filter(|o| !known.contains(o)).collect();
-                assert!(unknown.is_empty(), "DISPATCH_STORES: no store named {unknown:?}; known: {known:?}");
-            }
-            let chosen = |name: &str| only.as_ref().is_none_or(|only| only.split(',').any(|o| o == name));
             for (name, make) in stores().into_iter().filter(|(name, _)| chosen(name)) {
                 let mut bare_rates = Vec::new();
                 let mut store_rates = Vec::new();

@@ -166,6 +166,7 @@ suite!(
     graceful_shutdown_finishes_what_is_in_flight,
     shutdown_under_load_gives_back_what_it_did_not_start,
     a_dropped_handle_leaves_the_worker_running,
+    a_panicking_attempt_is_given_back_and_sending_goes_on,
     stats_count_and_measure,
     bad_input_is_refused_with_a_reason,
 );
@@ -1053,6 +1054,81 @@ async fn a_dropped_handle_leaves_the_worker_running(store: Arc<dyn Store>) {
     );
     let id = one(&dispatcher, "order.paid").await;
     wait_for(|| async { receiver.ids() == [id.clone()] }).await;
+}
+
+/// Standard Webhooks under another name, whose first signature panics: code of the user's
+/// own that runs inside an attempt.
+struct PanicsOnce(std::sync::atomic::AtomicBool);
+
+static STANDARD: tower_webhook::scheme::StandardWebhooks = tower_webhook::scheme::StandardWebhooks;
+
+impl tower_webhook::scheme::Scheme for PanicsOnce {
+    fn name(&self) -> &str {
+        "panics-once"
+    }
+    fn signed_content(&self) -> &[tower_webhook::scheme::Part] {
+        STANDARD.signed_content()
+    }
+    fn parse<'h>(
+        &self,
+        headers: &'h http::HeaderMap,
+    ) -> Result<tower_webhook::scheme::SignedHeaders<'h>, tower_webhook::VerifyError> {
+        STANDARD.parse(headers)
+    }
+    fn write_headers(
+        &self,
+        headers: &mut http::HeaderMap,
+        message: &tower_webhook::scheme::Message<'_>,
+        signature: &tower_webhook::crypto::Signature,
+    ) -> Result<(), tower_webhook::SignError> {
+        assert!(
+            self.0.swap(true, Ordering::SeqCst),
+            "the first signature panics"
+        );
+        STANDARD.write_headers(headers, message, signature)
+    }
+    fn key(
+        &self,
+        secret: &Secret,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, tower_webhook::InvalidSecret> {
+        STANDARD.key(secret)
+    }
+    fn id_header(&self) -> Option<&http::HeaderName> {
+        STANDARD.id_header()
+    }
+}
+
+async fn a_panicking_attempt_is_given_back_and_sending_goes_on(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    let dispatcher = quick(&store, &StorageKey::generate().unwrap())
+        .scheme("panics-once", PanicsOnce(Default::default()))
+        .build();
+    dispatcher
+        .add_endpoint(NewEndpoint::new(receiver.url(), "panics-once", WHSEC))
+        .await
+        .unwrap();
+    add(&dispatcher, &receiver).await;
+    let dispatched = dispatcher
+        .dispatch(Event::new("order.paid", "{}"))
+        .await
+        .unwrap();
+    // One sender: it dies with the first attempt, and only a new one can send the rest.
+    let run = dispatcher
+        .worker()
+        .concurrency(1)
+        .poll_interval(Duration::from_millis(20))
+        .run_until_idle();
+    let summary = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the worker went idle")
+        .unwrap();
+    // The panicked attempt was never made: given back, claimed again, sent once.
+    assert_eq!((summary.attempts, summary.succeeded), (2, 2), "{summary}");
+    let mut sent = receiver.ids();
+    sent.sort();
+    let mut ids = dispatched.delivery_ids;
+    ids.sort();
+    assert_eq!(sent, ids);
 }
 
 async fn stats_count_and_measure(store: Arc<dyn Store>) {

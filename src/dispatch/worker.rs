@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::{JoinError, JoinSet};
 
 use super::dispatcher::{Dispatcher, Finished};
 use super::endpoint::now_millis;
 use super::error::DispatchError;
-use super::store::{Lease, Next};
+use super::store::{Claim, Lease, Next};
 
 /// Deliveries claimed per attempt in flight: the next attempts are at hand while earlier ones
 /// are recorded, and each claim and record covers more deliveries per round trip.
@@ -185,8 +186,8 @@ impl Worker {
     }
 
     /// One loop: each turn records what finished and claims what there is room for, in one
-    /// store call, then hands the claims to sending tasks. It waits only when there is
-    /// nothing to record and no reason to look for work.
+    /// store call, then queues the claims for `concurrency` sending tasks. It waits only when
+    /// there is nothing to record and no reason to look for work.
     async fn drive(
         self,
         mut shutdown: Shutdown,
@@ -208,8 +209,21 @@ impl Worker {
         let lease_ms = lease_ms.max(timeout_ms.saturating_add(1_000));
         let claimable = self.concurrency.saturating_mul(CLAIM_AHEAD as usize);
         let stopping = Arc::new(AtomicBool::new(false));
-        let sending = Arc::new(Semaphore::new(self.concurrency));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        // Long-lived senders taking claims in turn, rather than a task per claim: a task and
+        // a wake-up less for every delivery.
+        let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+        let sender = Sender {
+            dispatcher: dispatcher.clone(),
+            queue: Arc::new(Mutex::new(queue_rx)),
+            done: done_tx.clone(),
+            stopping: Arc::clone(&stopping),
+            timeout_ms,
+        };
+        let mut senders = JoinSet::new();
+        for _ in 0..self.concurrency {
+            senders.spawn(sender.clone().run());
+        }
 
         let mut summary = WorkerSummary::default();
         let mut back = Back::default();
@@ -232,6 +246,9 @@ impl Worker {
             while let Ok(done) = done_rx.try_recv() {
                 outstanding -= 1;
                 back.take(done);
+            }
+            while let Some(ended) = senders.try_join_next() {
+                sender.replace_panicked(&mut senders, ended);
             }
             if let Some(&(_, lease)) = back.unattempted.first() {
                 // One token per worker: one release covers them all. If it fails, the leases
@@ -268,6 +285,7 @@ impl Worker {
                     }
                     () = &mut shutdown, if !stopped => stopping.store(true, Ordering::Release),
                     () = store.wait_for_work(wait), if room > 0 => look = true,
+                    Some(ended) = senders.join_next() => sender.replace_panicked(&mut senders, ended),
                 }
                 continue;
             }
@@ -321,33 +339,61 @@ impl Worker {
             };
             outstanding += claims.len();
             for claim in claims {
-                let dispatcher = dispatcher.clone();
-                let done = done_tx.clone();
-                let sending = Arc::clone(&sending);
-                let stopping = Arc::clone(&stopping);
-                tokio::spawn(async move {
-                    // Comes back whatever happens, even if the attempt panics, so the loop
-                    // never waits for it in vain.
-                    let mut slot = Slot {
-                        done,
-                        unattempted: Some((claim.delivery.id.clone(), lease)),
-                    };
-                    let _sending = sending.acquire().await.expect("never closed");
-                    // Not started when the worker stops, or too late to finish within the
-                    // lease (another claim may take it then): give it back unattempted.
-                    let late = now_millis().saturating_add(timeout_ms) > lease.until;
-                    if !stopping.load(Ordering::Acquire) && !late {
-                        let outcome = dispatcher.attempt(&claim).await;
-                        slot.fill(Done::Attempted(Box::new(Finished {
-                            claim,
-                            lease,
-                            outcome,
-                        })));
-                    }
-                });
+                // The senders live as long as this loop: the queue never closes before it ends.
+                let _ = queue_tx.send((claim, lease));
             }
         };
+        // After a fatal store error, attempts in flight finish on their own; their leases
+        // cover what is not recorded. Idle senders end when the queue closes.
+        drop(queue_tx);
+        senders.detach_all();
         outcome.map(|()| summary)
+    }
+}
+
+/// A sending task: takes queued claims one at a time and attempts each, until the queue
+/// closes.
+#[derive(Clone)]
+struct Sender {
+    dispatcher: Dispatcher,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<(Claim, Lease)>>>,
+    done: mpsc::UnboundedSender<Done>,
+    stopping: Arc<AtomicBool>,
+    timeout_ms: i64,
+}
+
+impl Sender {
+    /// A sender that panicked gave its claim back (see [`Slot`]); another takes its place.
+    fn replace_panicked(&self, senders: &mut JoinSet<()>, ended: Result<(), JoinError>) {
+        if ended.is_err_and(|error| error.is_panic()) {
+            senders.spawn(self.clone().run());
+        }
+    }
+
+    async fn run(self) {
+        loop {
+            let next = self.queue.lock().await.recv().await;
+            let Some((claim, lease)) = next else {
+                return;
+            };
+            // Comes back whatever happens, even if the attempt panics, so the loop never
+            // waits for it in vain.
+            let mut slot = Slot {
+                done: self.done.clone(),
+                unattempted: Some((claim.delivery.id.clone(), lease)),
+            };
+            // Taken after the worker stopped, or too late to finish within the lease (another
+            // claim may take it then): given back unattempted.
+            let late = now_millis().saturating_add(self.timeout_ms) > lease.until;
+            if !self.stopping.load(Ordering::Acquire) && !late {
+                let outcome = self.dispatcher.attempt(&claim).await;
+                slot.fill(Done::Attempted(Box::new(Finished {
+                    claim,
+                    lease,
+                    outcome,
+                })));
+            }
+        }
     }
 }
 

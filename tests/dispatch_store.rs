@@ -165,6 +165,7 @@ suite!(
     complete_and_claim_records_then_claims_the_room_it_freed,
     graceful_shutdown_finishes_what_is_in_flight,
     shutdown_under_load_gives_back_what_it_did_not_start,
+    a_stop_gives_back_queued_claims_without_waiting_for_a_slot,
     a_dropped_handle_leaves_the_worker_running,
     a_panicking_attempt_is_given_back_and_sending_goes_on,
     stats_count_and_measure,
@@ -1042,6 +1043,46 @@ async fn shutdown_under_load_gives_back_what_it_did_not_start(store: Arc<dyn Sto
     assert_eq!(receiver.ids().len(), EVENTS, "none sent twice");
 }
 
+async fn a_stop_gives_back_queued_claims_without_waiting_for_a_slot(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    // Within the attempt timeout (2 s), and long enough to look while it runs.
+    receiver.delay(Duration::from_millis(1_500));
+    let dispatcher = dispatcher(&store);
+    add(&dispatcher, &receiver).await;
+    for n in 0..4 {
+        one(&dispatcher, &format!("slow.{n}")).await;
+    }
+    // One slot, four claims: one attempt waits on the slow receiver, three wait for the slot.
+    let worker = dispatcher.worker().concurrency(1).spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = tokio::spawn(worker.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lease = Lease {
+        token: 77,
+        until: now + 1,
+    };
+    // Given back while the attempt in flight still waits for its answer.
+    let claimable = store.claim(now, lease, 10).await.unwrap();
+    assert_eq!(claimable.len(), 3, "the queued claims are free at once");
+    assert!(
+        !stopped.is_finished(),
+        "the attempt in flight is still running"
+    );
+    let summary = stopped.await.unwrap().unwrap();
+    assert_eq!((summary.attempts, summary.succeeded), (1, 1), "{summary}");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    receiver.delay(Duration::ZERO);
+    drain(&dispatcher).await;
+    let mut sent = receiver.ids();
+    sent.sort();
+    sent.dedup();
+    assert_eq!((sent.len(), receiver.ids().len()), (4, 4), "each sent once");
+}
+
 async fn a_dropped_handle_leaves_the_worker_running(store: Arc<dyn Store>) {
     let receiver = Receiver::start("standard-webhooks", WHSEC).await;
     let dispatcher = dispatcher(&store);
@@ -1058,7 +1099,7 @@ async fn a_dropped_handle_leaves_the_worker_running(store: Arc<dyn Store>) {
 
 /// Standard Webhooks under another name, whose first signature panics: code of the user's
 /// own that runs inside an attempt.
-struct PanicsOnce(std::sync::atomic::AtomicBool);
+struct PanicsOnce(Arc<std::sync::atomic::AtomicBool>);
 
 static STANDARD: tower_webhook::scheme::StandardWebhooks = tower_webhook::scheme::StandardWebhooks;
 
@@ -1100,8 +1141,9 @@ impl tower_webhook::scheme::Scheme for PanicsOnce {
 
 async fn a_panicking_attempt_is_given_back_and_sending_goes_on(store: Arc<dyn Store>) {
     let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let dispatcher = quick(&store, &StorageKey::generate().unwrap())
-        .scheme("panics-once", PanicsOnce(Default::default()))
+        .scheme("panics-once", PanicsOnce(Arc::clone(&panicked)))
         .build();
     dispatcher
         .add_endpoint(NewEndpoint::new(receiver.url(), "panics-once", WHSEC))
@@ -1122,6 +1164,7 @@ async fn a_panicking_attempt_is_given_back_and_sending_goes_on(store: Arc<dyn St
         .await
         .expect("the worker went idle")
         .unwrap();
+    assert!(panicked.load(Ordering::SeqCst), "the scheme panicked");
     // The panicked attempt was never made: given back, claimed again, sent once.
     assert_eq!((summary.attempts, summary.succeeded), (2, 2), "{summary}");
     let mut sent = receiver.ids();

@@ -151,6 +151,9 @@ impl Worker {
     /// Delivers until `shutdown` completes, then stops claiming, finishes the attempts in
     /// flight, records them, and returns.
     ///
+    /// Dropping the future instead cuts the attempts in flight short, unrecorded: their
+    /// deliveries go out again, with the same ids, once their leases end.
+    ///
     /// # Errors
     ///
     /// When the store keeps failing (about two minutes of calls in a row).
@@ -210,19 +213,19 @@ impl Worker {
         let claimable = self.concurrency.saturating_mul(CLAIM_AHEAD as usize);
         let stopping = Arc::new(AtomicBool::new(false));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        // Long-lived senders taking claims in turn, rather than a task per claim: a task and
-        // a wake-up less for every delivery.
+        // Long-lived couriers taking claims in turn, rather than a task per claim parked on a
+        // semaphore: no task to create and free for every delivery.
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-        let sender = Sender {
+        let courier = Courier {
             dispatcher: dispatcher.clone(),
             queue: Arc::new(Mutex::new(queue_rx)),
             done: done_tx.clone(),
             stopping: Arc::clone(&stopping),
             timeout_ms,
         };
-        let mut senders = JoinSet::new();
+        let mut couriers = JoinSet::new();
         for _ in 0..self.concurrency {
-            senders.spawn(sender.clone().run());
+            courier.spawn_into(&mut couriers);
         }
 
         let mut summary = WorkerSummary::default();
@@ -247,8 +250,18 @@ impl Worker {
                 outstanding -= 1;
                 back.take(done);
             }
-            while let Some(ended) = senders.try_join_next() {
-                sender.replace_panicked(&mut senders, ended);
+            while let Some(ended) = couriers.try_join_next() {
+                courier.replace_panicked(&mut couriers, ended);
+            }
+            if stopping.load(Ordering::Acquire) {
+                // Claims still queued go back now, not as couriers come free. A courier
+                // waiting on the queue holds it, and takes them back itself.
+                if let Ok(mut queue) = courier.queue.try_lock() {
+                    while let Ok((claim, lease)) = queue.try_recv() {
+                        outstanding -= 1;
+                        back.unattempted.push((claim.delivery.id, lease));
+                    }
+                }
             }
             if let Some(&(_, lease)) = back.unattempted.first() {
                 // One token per worker: one release covers them all. If it fails, the leases
@@ -285,7 +298,7 @@ impl Worker {
                     }
                     () = &mut shutdown, if !stopped => stopping.store(true, Ordering::Release),
                     () = store.wait_for_work(wait), if room > 0 => look = true,
-                    Some(ended) = senders.join_next() => sender.replace_panicked(&mut senders, ended),
+                    Some(ended) = couriers.join_next() => courier.replace_panicked(&mut couriers, ended),
                 }
                 continue;
             }
@@ -339,22 +352,23 @@ impl Worker {
             };
             outstanding += claims.len();
             for claim in claims {
-                // The senders live as long as this loop: the queue never closes before it ends.
+                // Never fails: `courier` holds the receiving end.
                 let _ = queue_tx.send((claim, lease));
             }
         };
-        // After a fatal store error, attempts in flight finish on their own; their leases
-        // cover what is not recorded. Idle senders end when the queue closes.
+        // After a fatal store error, attempts in flight finish on their own and claims still
+        // queued are let go; the leases cover what is not recorded. Idle couriers end when
+        // the queue closes.
         drop(queue_tx);
-        senders.detach_all();
+        couriers.detach_all();
         outcome.map(|()| summary)
     }
 }
 
-/// A sending task: takes queued claims one at a time and attempts each, until the queue
-/// closes.
+/// What a sending task needs: it takes queued claims one at a time and attempts each, until
+/// the queue closes.
 #[derive(Clone)]
-struct Sender {
+struct Courier {
     dispatcher: Dispatcher,
     queue: Arc<Mutex<mpsc::UnboundedReceiver<(Claim, Lease)>>>,
     done: mpsc::UnboundedSender<Done>,
@@ -362,11 +376,15 @@ struct Sender {
     timeout_ms: i64,
 }
 
-impl Sender {
-    /// A sender that panicked gave its claim back (see [`Slot`]); another takes its place.
-    fn replace_panicked(&self, senders: &mut JoinSet<()>, ended: Result<(), JoinError>) {
+impl Courier {
+    fn spawn_into(&self, couriers: &mut JoinSet<()>) {
+        couriers.spawn(self.clone().run());
+    }
+
+    /// A courier that panicked gave its claim back (see [`Slot`]); another takes its place.
+    fn replace_panicked(&self, couriers: &mut JoinSet<()>, ended: Result<(), JoinError>) {
         if ended.is_err_and(|error| error.is_panic()) {
-            senders.spawn(self.clone().run());
+            self.spawn_into(couriers);
         }
     }
 
@@ -397,8 +415,8 @@ impl Sender {
     }
 }
 
-/// A claimed delivery's way back to the loop: attempted, or given back unattempted when the
-/// task ends without an attempt (dropped, or unwinding from a panic).
+/// A claimed delivery's way back to the loop: attempted, or given back unattempted when it is
+/// let go without an attempt (the worker stopping, a lease too short, a panic, an abort).
 struct Slot {
     done: mpsc::UnboundedSender<Done>,
     unattempted: Option<(String, Lease)>,

@@ -213,8 +213,7 @@ impl Worker {
         let claimable = self.concurrency.saturating_mul(CLAIM_AHEAD as usize);
         let stopping = Arc::new(AtomicBool::new(false));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        // Long-lived couriers taking claims in turn, rather than a task per claim parked on a
-        // semaphore: no task to create and free for every delivery.
+        // Long-lived couriers take claims in turn: no task to create and free per delivery.
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
         let courier = Courier {
             dispatcher: dispatcher.clone(),

@@ -393,46 +393,49 @@ impl Courier {
             let Some((claim, lease)) = next else {
                 return;
             };
-            // Comes back whatever happens, even if the attempt panics, so the loop never
-            // waits for it in vain.
-            let mut slot = Slot {
-                done: self.done.clone(),
-                unattempted: Some((claim.delivery.id.clone(), lease)),
-            };
             // Taken after the worker stopped, or too late to finish within the lease (another
-            // claim may take it then): given back unattempted.
+            // claim may take it then): given back unattempted, as the slot drops.
             let late = now_millis().saturating_add(self.timeout_ms) > lease.until;
+            let slot = Slot {
+                done: &self.done,
+                held: Some((claim, lease)),
+            };
             if !self.stopping.load(Ordering::Acquire) && !late {
-                let outcome = self.dispatcher.attempt(&claim).await;
-                slot.fill(Done::Attempted(Box::new(Finished {
-                    claim,
-                    lease,
-                    outcome,
-                })));
+                slot.attempt(&self.dispatcher).await;
             }
         }
     }
 }
 
-/// A claimed delivery's way back to the loop: attempted, or given back unattempted when it is
-/// let go without an attempt (the worker stopping, a lease too short, a panic, an abort).
-struct Slot {
-    done: mpsc::UnboundedSender<Done>,
-    unattempted: Option<(String, Lease)>,
+/// A claim on its way back to the loop. It holds the claim while it is attempted, so the claim
+/// comes back however the attempt ends: attempted, or given back unattempted when it is let go
+/// without one (the worker stopping, a lease too short, a panic, an abort).
+struct Slot<'a> {
+    done: &'a mpsc::UnboundedSender<Done>,
+    held: Option<(Claim, Lease)>,
 }
 
-impl Slot {
-    fn fill(&mut self, done: Done) {
-        self.unattempted = None;
-        // After a fatal store error the loop is gone; the lease covers this one.
-        let _ = self.done.send(done);
+impl Slot<'_> {
+    async fn attempt(mut self, dispatcher: &Dispatcher) {
+        let Some((claim, _)) = &self.held else {
+            return;
+        };
+        let outcome = dispatcher.attempt(claim).await;
+        if let Some((claim, lease)) = self.held.take() {
+            // After a fatal store error the loop is gone; the lease covers this one.
+            let _ = self.done.send(Done::Attempted(Box::new(Finished {
+                claim,
+                lease,
+                outcome,
+            })));
+        }
     }
 }
 
-impl Drop for Slot {
+impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Some((id, lease)) = self.unattempted.take() {
-            let _ = self.done.send(Done::Unattempted(id, lease));
+        if let Some((claim, lease)) = self.held.take() {
+            let _ = self.done.send(Done::Unattempted(claim.delivery.id, lease));
         }
     }
 }

@@ -18,7 +18,7 @@ use tower_webhook::dispatch::store::{
 };
 use tower_webhook::dispatch::{
     AttemptRow, AutoDisable, DeliveryFilter, DeliveryStatus, DispatchError, Dispatcher, Event,
-    NewEndpoint, RetrySchedule, StorageKey,
+    NewEndpoint, RetrySchedule, StorageKey, Worker, WorkerSummary,
 };
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -103,15 +103,34 @@ fn dispatcher(store: &Arc<dyn Store>) -> Dispatcher {
 }
 
 async fn drain(dispatcher: &Dispatcher) {
-    let run = dispatcher
-        .worker()
-        .concurrency(8)
+    drain_with(dispatcher.worker().concurrency(8)).await;
+}
+
+/// Runs `worker` until nothing is left to do (within a minute), polling often.
+async fn drain_with(worker: Worker) -> WorkerSummary {
+    let run = worker
         .poll_interval(Duration::from_millis(20))
         .run_until_idle();
     tokio::time::timeout(Duration::from_secs(60), run)
         .await
         .expect("the worker went idle")
-        .unwrap();
+        .unwrap()
+}
+
+/// Claims what is claimable now, as another worker would, with a lease that ends at once.
+async fn claim_elsewhere(store: &Arc<dyn Store>, limit: u32) -> Vec<Claim> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lease = Lease {
+        token: 77,
+        until: now + 1,
+    };
+    let claims = store.claim(now, lease, limit).await.unwrap();
+    // Past that lease, the claims are free again.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    claims
 }
 
 macro_rules! suite {
@@ -1023,18 +1042,9 @@ async fn shutdown_under_load_gives_back_what_it_did_not_start(store: Arc<dyn Sto
     // What it claimed but did not start was given back: due now, not at its lease's end.
     let left = store.pending().await.unwrap();
     assert_eq!(left.count as usize, EVENTS - sent.len());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let lease = Lease {
-        token: 77,
-        until: now + 1,
-    };
-    let claimable = store.claim(now, lease, 10_000).await.unwrap();
+    let claimable = claim_elsewhere(&store, 10_000).await;
     assert_eq!(claimable.len(), EVENTS - sent.len(), "none still leased");
     // The rest go out once each after the short lease above ends.
-    tokio::time::sleep(Duration::from_millis(5)).await;
     drain(&dispatcher).await;
     let mut all = receiver.ids();
     all.sort();
@@ -1057,16 +1067,8 @@ async fn a_stop_gives_back_queued_claims_without_waiting_for_a_slot(store: Arc<d
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopped = tokio::spawn(worker.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let lease = Lease {
-        token: 77,
-        until: now + 1,
-    };
     // Given back while the attempt in flight still waits for its answer.
-    let claimable = store.claim(now, lease, 10).await.unwrap();
+    let claimable = claim_elsewhere(&store, 10).await;
     assert_eq!(claimable.len(), 3, "the queued claims are free at once");
     assert!(
         !stopped.is_finished(),
@@ -1074,7 +1076,6 @@ async fn a_stop_gives_back_queued_claims_without_waiting_for_a_slot(store: Arc<d
     );
     let summary = stopped.await.unwrap().unwrap();
     assert_eq!((summary.attempts, summary.succeeded), (1, 1), "{summary}");
-    tokio::time::sleep(Duration::from_millis(5)).await;
     receiver.delay(Duration::ZERO);
     drain(&dispatcher).await;
     let mut sent = receiver.ids();
@@ -1154,16 +1155,8 @@ async fn a_panicking_attempt_is_given_back_and_sending_goes_on(store: Arc<dyn St
         .dispatch(Event::new("order.paid", "{}"))
         .await
         .unwrap();
-    // One sender: it dies with the first attempt, and only a new one can send the rest.
-    let run = dispatcher
-        .worker()
-        .concurrency(1)
-        .poll_interval(Duration::from_millis(20))
-        .run_until_idle();
-    let summary = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("the worker went idle")
-        .unwrap();
+    // One sending task: it dies with the first attempt, and only a new one can send the rest.
+    let summary = drain_with(dispatcher.worker().concurrency(1)).await;
     assert!(panicked.load(Ordering::SeqCst), "the scheme panicked");
     // The panicked attempt was never made: given back, claimed again, sent once.
     assert_eq!((summary.attempts, summary.succeeded), (2, 2), "{summary}");

@@ -182,14 +182,19 @@ mod bench {
 
     #[cfg(feature = "sqlite")]
     async fn sqlite_store() -> Arc<dyn Store> {
-        let dir =
-            std::env::temp_dir().join(format!("tw-bench-{}-{}", std::process::id(), unique()));
+        let dir = scratch().join(unique().to_string());
         std::fs::create_dir_all(&dir).unwrap();
         Arc::new(
             tower_webhook::dispatch::SqliteStore::open(dir.join("bench.db"))
                 .await
                 .unwrap(),
         )
+    }
+
+    /// This run's SQLite files, removed when it ends.
+    #[cfg(feature = "sqlite")]
+    fn scratch() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("tw-bench-{}", std::process::id()))
     }
 
     #[cfg(feature = "postgres")]
@@ -283,6 +288,9 @@ mod bench {
             }
             enqueue_p50(&url, benching).await;
         });
+        // Every store is dropped by now, and with it its files' connections.
+        #[cfg(feature = "sqlite")]
+        let _ = std::fs::remove_dir_all(scratch());
     }
 
     #[cfg(feature = "sqlite")]

@@ -26,9 +26,6 @@ use super::{
 };
 use crate::dispatch::endpoint::now_millis;
 use crate::error::BoxError;
-use checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
-
-mod checkpointer;
 
 /// The schema, one script per version, each applied once, in order.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("sqlite/0001_init.sql"))];
@@ -66,9 +63,7 @@ macro_rules! requeue_set {
 ///
 /// The file is opened in WAL mode with `synchronous=NORMAL`: a commit survives a crash of the
 /// process, and the last commits before a power loss may be lost
-/// (<https://www.sqlite.org/pragma.html#pragma_synchronous>). A thread of the store's own
-/// copies the WAL back into the file shortly after writes, so that writes do not stop to do
-/// it; dropping the last clone of the store ends it. Sealed secrets are stored as
+/// (<https://www.sqlite.org/pragma.html#pragma_synchronous>). Sealed secrets are stored as
 /// they are given, as a blob. The schema is created, or brought up to date, when the store
 /// opens.
 ///
@@ -94,8 +89,6 @@ struct Shared {
     reader: Mutex<Connection>,
     /// Signalled when this process adds work; other processes' work is found by polling.
     work: Notify,
-    /// Copies the WAL into the file after writes.
-    checkpointer: Checkpointer,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -127,19 +120,9 @@ impl SqliteStore {
     /// ```
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
-        let (writer, reader, checkpointer) = tokio::task::spawn_blocking({
+        let (writer, reader) = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || {
-                let (writer, reader) = open_connections(&path)?;
-                let checkpointer = connect(&path)
-                    .map_err(|error| StoreError::new("open the SQLite database", error))
-                    .and_then(|connection| {
-                        Checkpointer::start(connection).map_err(|error| {
-                            StoreError::new("start the SQLite checkpointer", error)
-                        })
-                    })?;
-                Ok::<_, StoreError>((writer, reader, checkpointer))
-            }
+            move || open_connections(&path)
         })
         .await
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))?;
@@ -149,7 +132,6 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
                 work: Notify::new(),
-                checkpointer,
             }),
         })
     }
@@ -168,7 +150,6 @@ impl SqliteStore {
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = operation(&transaction)?;
             transaction.commit()?;
-            shared.checkpointer.written();
             Ok(value)
         })
         .await
@@ -220,9 +201,6 @@ fn open_connections(path: &Path) -> Result<(Connection, Connection), StoreError>
             .and_then(|mut writer| {
                 migrate(&mut writer)
                     .map_err(|error| StoreError::new("migrate the SQLite database", error))?;
-                writer
-                    .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
-                    .map_err(|error| StoreError::new("open the SQLite database", error))?;
                 let reader = connect(path)
                     .map_err(|error| StoreError::new("open the SQLite database", error))?;
                 Ok((writer, reader))
@@ -1176,39 +1154,6 @@ mod tests {
         assert!(contains(&sealed), "the sealed blob is stored as given");
         assert!(!contains(plain.as_bytes()), "the plain secret is not");
         assert!(!debug.contains(plain));
-    }
-
-    #[tokio::test]
-    async fn writes_reach_the_file_while_the_store_is_open_and_the_wal_goes_with_it() {
-        let db = TempDb::new("checkpoint");
-        let wal = PathBuf::from(format!("{}-wal", db.0.display()));
-        let store = SqliteStore::open(&db.0).await.unwrap();
-        store.add_endpoint(endpoint("ep_a", 4)).await.unwrap();
-        let marker = b"checkpointed-payload-5f1c";
-        let mut row = event("evt_1", None);
-        row.payload = bytes::Bytes::from_static(marker);
-        store
-            .enqueue(row, vec![new("msg_1", "ep_a", 10)], None)
-            .await
-            .unwrap();
-        // A few pages: far below the writer's own threshold, so only the checkpointer can
-        // have copied them.
-        let in_file = || {
-            let bytes = std::fs::read(&db.0).unwrap();
-            bytes.windows(marker.len()).any(|w| w == marker)
-        };
-        let waited = std::time::Instant::now();
-        while !in_file() {
-            assert!(
-                waited.elapsed() < Duration::from_secs(10),
-                "the write never left the WAL for the database file"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(wal.exists(), "the store is still open");
-        drop(store);
-        // The checkpointer's connection was the last one open: closing it removed the WAL.
-        assert!(!wal.exists(), "the WAL outlived the store");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use dispatch_support::Receiver;
-use tower_webhook::Secret;
+use tower_webhook::crypto::Signature;
 use tower_webhook::dispatch::store::{
     Claim, Completion, EndpointRow, EventRow, Lease, NewDelivery, Next, Store,
 };
@@ -20,6 +20,8 @@ use tower_webhook::dispatch::{
     AttemptRow, AutoDisable, DeliveryFilter, DeliveryStatus, DispatchError, Dispatcher, Event,
     NewEndpoint, RetrySchedule, StorageKey, Worker, WorkerSummary,
 };
+use tower_webhook::scheme::{Message, Part, Scheme, SignedHeaders, StandardWebhooks};
+use tower_webhook::{InvalidSecret, Secret, SignError, VerifyError};
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -1102,41 +1104,33 @@ async fn a_dropped_handle_leaves_the_worker_running(store: Arc<dyn Store>) {
 /// own that runs inside an attempt.
 struct PanicsOnce(Arc<std::sync::atomic::AtomicBool>);
 
-static STANDARD: tower_webhook::scheme::StandardWebhooks = tower_webhook::scheme::StandardWebhooks;
-
-impl tower_webhook::scheme::Scheme for PanicsOnce {
+impl Scheme for PanicsOnce {
     fn name(&self) -> &str {
         "panics-once"
     }
-    fn signed_content(&self) -> &[tower_webhook::scheme::Part] {
-        STANDARD.signed_content()
+    fn signed_content(&self) -> &[Part] {
+        StandardWebhooks.signed_content()
     }
-    fn parse<'h>(
-        &self,
-        headers: &'h http::HeaderMap,
-    ) -> Result<tower_webhook::scheme::SignedHeaders<'h>, tower_webhook::VerifyError> {
-        STANDARD.parse(headers)
+    fn parse<'h>(&self, headers: &'h http::HeaderMap) -> Result<SignedHeaders<'h>, VerifyError> {
+        StandardWebhooks.parse(headers)
     }
     fn write_headers(
         &self,
         headers: &mut http::HeaderMap,
-        message: &tower_webhook::scheme::Message<'_>,
-        signature: &tower_webhook::crypto::Signature,
-    ) -> Result<(), tower_webhook::SignError> {
+        message: &Message<'_>,
+        signature: &Signature,
+    ) -> Result<(), SignError> {
         assert!(
             self.0.swap(true, Ordering::SeqCst),
             "the first signature panics"
         );
-        STANDARD.write_headers(headers, message, signature)
+        StandardWebhooks.write_headers(headers, message, signature)
     }
-    fn key(
-        &self,
-        secret: &Secret,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, tower_webhook::InvalidSecret> {
-        STANDARD.key(secret)
+    fn key(&self, secret: &Secret) -> Result<zeroize::Zeroizing<Vec<u8>>, InvalidSecret> {
+        StandardWebhooks.key(secret)
     }
     fn id_header(&self) -> Option<&http::HeaderName> {
-        STANDARD.id_header()
+        StandardWebhooks.id_header()
     }
 }
 

@@ -185,6 +185,7 @@ suite!(
     a_lost_lease_does_not_overwrite_the_new_holder,
     complete_and_claim_records_then_claims_the_room_it_freed,
     graceful_shutdown_finishes_what_is_in_flight,
+    a_result_is_recorded_without_waiting_for_slow_attempts,
     shutdown_under_load_gives_back_what_it_did_not_start,
     a_stop_gives_back_queued_claims_without_waiting_for_a_slot,
     a_dropped_handle_leaves_the_worker_running,
@@ -1014,6 +1015,44 @@ async fn graceful_shutdown_finishes_what_is_in_flight(store: Arc<dyn Store>) {
         let log = dispatcher.delivery(id).await.unwrap().unwrap();
         assert_eq!(log.delivery.status, DeliveryStatus::Succeeded);
     }
+}
+
+async fn a_result_is_recorded_without_waiting_for_slow_attempts(store: Arc<dyn Store>) {
+    // With more claims queued than sending tasks, results are recorded in batches; a lone
+    // result still goes in soon, not with the next result of a slow endpoint.
+    let fast = Receiver::start("standard-webhooks", WHSEC).await;
+    let slow = Receiver::start("standard-webhooks", WHSEC).await;
+    slow.delay(Duration::from_millis(1500));
+    let dispatcher = dispatcher(&store);
+    for (receiver, events) in [(&fast, "fast.*"), (&slow, "slow.*")] {
+        dispatcher
+            .add_endpoint(
+                NewEndpoint::new(receiver.url(), "standard-webhooks", WHSEC).events([events]),
+            )
+            .await
+            .unwrap();
+    }
+    let quick = one(&dispatcher, "fast.one").await;
+    let mut slow_ids = Vec::new();
+    for n in 0..6 {
+        slow_ids.push(one(&dispatcher, &format!("slow.{n}")).await);
+    }
+    // Two sending tasks: one attempt to the fast endpoint, then both on slow attempts, with
+    // more claims queued behind them.
+    let worker = dispatcher.worker().concurrency(2).spawn();
+    wait_for(|| async {
+        let log = dispatcher.delivery(&quick).await.unwrap().unwrap();
+        log.delivery.status == DeliveryStatus::Succeeded
+    })
+    .await;
+    for id in &slow_ids {
+        let log = dispatcher.delivery(id).await.unwrap().unwrap();
+        assert!(
+            log.attempts.is_empty(),
+            "recorded before any slow attempt ended"
+        );
+    }
+    worker.shutdown().await.unwrap();
 }
 
 async fn shutdown_under_load_gives_back_what_it_did_not_start(store: Arc<dyn Store>) {

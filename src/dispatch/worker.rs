@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::{JoinError, JoinSet};
+use tokio::time::Instant;
 
 use super::dispatcher::{Dispatcher, Finished};
 use super::endpoint::now_millis;
@@ -24,6 +25,8 @@ const CLAIM_AHEAD: u32 = 4;
 const STORE_FAILURES: u32 = 30;
 /// Tries to record a batch before leaving it to the leases: another claim redoes it.
 const RECORD_TRIES: u32 = 10;
+/// The longest a finished attempt waits for others to be recorded with (see `drive`).
+const BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease (up to four
 /// times [`concurrency`](Self::concurrency), so the next are ready), attempts them (at most
@@ -189,8 +192,9 @@ impl Worker {
     }
 
     /// One loop: each turn records what finished and claims what there is room for, in one
-    /// store call, then queues the claims for `concurrency` sending tasks. It waits only when
-    /// there is nothing to record and no reason to look for work.
+    /// store call, then queues the claims for `concurrency` sending tasks. It waits when
+    /// there is nothing to record and no reason to look for work, and, while enough claims
+    /// are queued, for a batch of results.
     async fn drive(
         self,
         mut shutdown: Shutdown,
@@ -275,10 +279,22 @@ impl Worker {
             } else {
                 0
             };
-            if back.finished.is_empty() && limit == 0 {
+            // A store call costs about as much again as the deliveries it carries (a
+            // transaction, a round trip), so under a backlog a turn waits for a batch: one
+            // result per sending task, or BATCH_WAIT. Never while fewer claims wait than there
+            // are tasks to take them, and never on the way out.
+            let queue_low = outstanding < 2 * self.concurrency;
+            let ready = queue_low
+                || stopped
+                || back.finished.len() >= self.concurrency
+                || back
+                    .waiting_since
+                    .is_some_and(|since| since.elapsed() >= BATCH_WAIT);
+            if (back.finished.is_empty() && limit == 0) || !ready {
                 if stopped && outstanding == 0 {
                     break Ok(());
                 }
+                let batch_due = back.waiting_since.unwrap_or_else(Instant::now) + BATCH_WAIT;
                 let mut wait = self.poll_interval;
                 // Nothing in flight, nothing unrecorded: is anything left at all?
                 if until_idle && !stopped && outstanding == 0 {
@@ -298,6 +314,7 @@ impl Worker {
                     () = &mut shutdown, if !stopped => stopping.store(true, Ordering::Release),
                     () = store.wait_for_work(wait), if room > 0 => look = true,
                     Some(ended) = couriers.join_next() => courier.replace_panicked(&mut couriers, ended),
+                    () = tokio::time::sleep_until(batch_due), if back.waiting_since.is_some() => {}
                 }
                 continue;
             }
@@ -314,7 +331,7 @@ impl Worker {
                 Ok((nexts, claims)) => {
                     (failures, record_tries) = (0, 0);
                     summary.count(&nexts);
-                    back.finished.clear();
+                    back.recorded();
                     // Short claims happen under contention (another worker), so only an
                     // empty one says there is nothing to take.
                     look = !claims.is_empty();
@@ -334,7 +351,7 @@ impl Worker {
                     if record_tries >= RECORD_TRIES {
                         #[cfg(feature = "tracing")]
                         tracing::error!(%error, "recording attempts failed; their leases will expire");
-                        back.finished.clear();
+                        back.recorded();
                         record_tries = 0;
                     } else {
                         #[cfg(feature = "tracing")]
@@ -444,15 +461,26 @@ impl Drop for Slot<'_> {
 #[derive(Default)]
 struct Back {
     finished: Vec<Finished>,
+    /// When the oldest of `finished` came back.
+    waiting_since: Option<Instant>,
     unattempted: Vec<(String, Lease)>,
 }
 
 impl Back {
     fn take(&mut self, done: Done) {
         match done {
-            Done::Attempted(finished) => self.finished.push(*finished),
+            Done::Attempted(finished) => {
+                self.waiting_since.get_or_insert_with(Instant::now);
+                self.finished.push(*finished);
+            }
             Done::Unattempted(id, lease) => self.unattempted.push((id, lease)),
         }
+    }
+
+    /// `finished` is in the store (or given up on): the next result starts a new batch.
+    fn recorded(&mut self) {
+        self.finished.clear();
+        self.waiting_since = None;
     }
 }
 

@@ -1,6 +1,6 @@
 //! A store in memory: for tests and examples. Everything is lost when the process ends.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -42,10 +42,12 @@ struct State {
     deliveries: HashMap<String, Delivery>,
     /// Pending deliveries with a due time and no live lease, by (due time, creation order):
     /// the claim order. A claim takes from the front, without walking past leased ones.
-    due: BTreeSet<(i64, u64, String)>,
+    /// Keyed by numbers, so a delivery moves in and out without a copy of its id.
+    due: BTreeMap<(i64, u64), String>,
     attempts: HashMap<String, Vec<AttemptRow>>,
-    /// Live leases by their end. One that ends goes back to `due` at the next claim.
-    leases: BTreeSet<(i64, String)>,
+    /// Live leases by (end, creation order). One that ends goes back to `due` at the next
+    /// claim.
+    leases: BTreeMap<(i64, u64), String>,
     /// Live leases per endpoint, against its `max_in_flight`.
     busy: HashMap<String, u32>,
     order: u64,
@@ -86,25 +88,29 @@ impl State {
         let Some(delivery) = self.deliveries.get_mut(id) else {
             return;
         };
-        let key = (delivery.row.next_attempt_at, delivery.order);
-        let endpoint = delivery.row.endpoint_id.clone();
+        let order = delivery.order;
+        let due = delivery.row.next_attempt_at;
         if let Some(old) = std::mem::replace(&mut delivery.lease, lease)
-            && self.leases.remove(&(old.until, id.to_owned()))
+            && self.leases.remove(&(old.until, order)).is_some()
         {
-            self.release_busy(&endpoint);
+            release_busy(&mut self.busy, &delivery.row.endpoint_id);
         }
-        let due_key = key.0.map(|due| (due, key.1, id.to_owned()));
         match lease {
             Some(new) => {
-                self.leases.insert((new.until, id.to_owned()));
-                *self.busy.entry(endpoint).or_default() += 1;
-                if let Some(due_key) = due_key {
-                    self.due.remove(&due_key);
+                self.leases.insert((new.until, order), id.to_owned());
+                match self.busy.get_mut(&delivery.row.endpoint_id) {
+                    Some(busy) => *busy += 1,
+                    None => {
+                        self.busy.insert(delivery.row.endpoint_id.clone(), 1);
+                    }
+                }
+                if let Some(due) = due {
+                    self.due.remove(&(due, order));
                 }
             }
             None => {
-                if let Some(due_key) = due_key {
-                    self.due.insert(due_key);
+                if let Some(due) = due {
+                    self.due.insert((due, order), id.to_owned());
                 }
             }
         }
@@ -117,38 +123,38 @@ impl State {
             return;
         };
         if let Some(old) = delivery.row.next_attempt_at {
-            self.due.remove(&(old, delivery.order, id.to_owned()));
+            self.due.remove(&(old, delivery.order));
         }
         delivery.row.next_attempt_at = due;
         let live = delivery
             .lease
-            .is_some_and(|lease| self.leases.contains(&(lease.until, id.to_owned())));
+            .is_some_and(|lease| self.leases.contains_key(&(lease.until, delivery.order)));
         if let Some(new) = due
             && !live
         {
-            self.due.insert((new, delivery.order, id.to_owned()));
+            self.due.insert((new, delivery.order), id.to_owned());
         }
     }
 
     /// Leases that ended by `now` no longer count, and their deliveries may be claimed again.
     fn expire_leases(&mut self, now: i64) {
-        while let Some((until, _)) = self.leases.first()
-            && *until <= now
+        while let Some((&(until, order), _)) = self.leases.first_key_value()
+            && until <= now
         {
             let (_, id) = self.leases.pop_first().expect("just looked");
             let delivery = &self.deliveries[&id];
-            let endpoint = delivery.row.endpoint_id.clone();
             if let Some(due) = delivery.row.next_attempt_at {
-                self.due.insert((due, delivery.order, id));
+                self.due.insert((due, order), id);
             }
-            self.release_busy(&endpoint);
+            release_busy(&mut self.busy, &delivery.row.endpoint_id);
         }
     }
+}
 
-    fn release_busy(&mut self, endpoint: &str) {
-        if let Some(busy) = self.busy.get_mut(endpoint) {
-            *busy = busy.saturating_sub(1);
-        }
+/// One live lease fewer for `endpoint`.
+fn release_busy(busy: &mut HashMap<String, u32>, endpoint: &str) {
+    if let Some(busy) = busy.get_mut(endpoint) {
+        *busy = busy.saturating_sub(1);
     }
 }
 
@@ -275,43 +281,38 @@ impl Store for MemoryStore {
     fn claim(&self, now: i64, lease: Lease, limit: u32) -> BoxFuture<'_, StoreResult<Vec<Claim>>> {
         let mut state = self.state();
         state.expire_leases(now);
-        let mut taken: HashMap<&str, u32> = HashMap::new();
+        // Claimed by this call, per endpoint (by its place in `endpoints`).
+        let mut taken = vec![0_u32; state.endpoints.len()];
         let mut chosen = Vec::new();
-        for (due, _, id) in &state.due {
-            if *due > now || chosen.len() >= limit as usize {
+        for (&(due, _), id) in &state.due {
+            if due > now || chosen.len() >= limit as usize {
                 break;
             }
             let delivery = &state.deliveries[id];
-            let Some(endpoint) = state
+            let Some(place) = state
                 .endpoints
                 .iter()
-                .find(|e| e.id == delivery.row.endpoint_id)
+                .position(|e| e.id == delivery.row.endpoint_id)
             else {
                 continue;
             };
+            let endpoint = &state.endpoints[place];
             let busy = state.busy.get(&endpoint.id).copied().unwrap_or(0);
-            let taken = taken.entry(&endpoint.id).or_default();
-            if !endpoint.enabled || busy + *taken >= endpoint.max_in_flight {
+            if !endpoint.enabled || busy + taken[place] >= endpoint.max_in_flight {
                 continue;
             }
-            *taken += 1;
-            chosen.push(id.clone());
+            taken[place] += 1;
+            chosen.push((id.clone(), place));
         }
         let mut claims = Vec::with_capacity(chosen.len());
-        for id in chosen {
+        for (id, place) in chosen {
             state.set_lease(&id, Some(lease));
             let row = state.deliveries[&id].row.clone();
             let event = state.events[&row.event_id].clone();
-            let endpoint = state
-                .endpoints
-                .iter()
-                .find(|e| e.id == row.endpoint_id)
-                .cloned()
-                .expect("chosen with its endpoint");
             claims.push(Claim {
                 delivery: row,
                 event,
-                endpoint,
+                endpoint: state.endpoints[place].clone(),
             });
         }
         Box::pin(async { Ok(claims) })
@@ -355,7 +356,8 @@ impl Store for MemoryStore {
                 };
                 state.set_due(&id, due);
             }
-            state.attempts.entry(id).or_default().push(attempt.clone());
+            let started_at = attempt.started_at;
+            state.attempts.entry(id).or_default().push(attempt);
             if let Some(endpoint) = state.endpoint_mut(&completion.endpoint_id) {
                 if completion.succeeded {
                     endpoint.failures = 0;
@@ -364,7 +366,7 @@ impl Store for MemoryStore {
                     grew.retain(|health: &EndpointHealth| health.endpoint_id != endpoint.id);
                 } else {
                     endpoint.failures += 1;
-                    endpoint.failing_since.get_or_insert(attempt.started_at);
+                    endpoint.failing_since.get_or_insert(started_at);
                     grew.retain(|health: &EndpointHealth| health.endpoint_id != endpoint.id);
                     grew.push(EndpointHealth {
                         endpoint_id: endpoint.id.clone(),

@@ -1027,7 +1027,9 @@ async fn a_result_is_recorded_without_waiting_for_slow_attempts(store: Arc<dyn S
     for (receiver, events) in [(&fast, "fast.*"), (&slow, "slow.*")] {
         dispatcher
             .add_endpoint(
-                NewEndpoint::new(receiver.url(), "standard-webhooks", WHSEC).events([events]),
+                NewEndpoint::new(receiver.url(), "standard-webhooks", WHSEC)
+                    .events([events])
+                    .max_in_flight(8),
             )
             .await
             .unwrap();
@@ -1037,8 +1039,9 @@ async fn a_result_is_recorded_without_waiting_for_slow_attempts(store: Arc<dyn S
     for n in 0..6 {
         slow_ids.push(one(&dispatcher, &format!("slow.{n}")).await);
     }
-    // Two sending tasks: one attempt to the fast endpoint, then both on slow attempts, with
-    // more claims queued behind them.
+    // Two sending tasks: one attempt to the fast endpoint, then both on slow attempts. The
+    // worker claims all seven (four claims per task; the slow endpoint's cap is 8), so with
+    // six outstanding, at least twice the tasks, it would wait for a second result.
     let worker = dispatcher.worker().concurrency(2).spawn();
     wait_for(|| async {
         let log = dispatcher.delivery(&quick).await.unwrap().unwrap();

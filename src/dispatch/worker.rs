@@ -193,8 +193,9 @@ impl Worker {
 
     /// One loop: each turn records what finished and claims what there is room for, in one
     /// store call, then queues the claims for `concurrency` sending tasks. It waits when
-    /// there is nothing to record and no reason to look for work, and, while enough claims
-    /// are queued, for a batch of results.
+    /// there is nothing to record and no reason to look for work; and while at least
+    /// `concurrency` claims wait for a sending task, until `concurrency` results are back or
+    /// the first has waited `BATCH_WAIT`.
     async fn drive(
         self,
         mut shutdown: Shutdown,
@@ -279,11 +280,11 @@ impl Worker {
             } else {
                 0
             };
-            // A store call costs about as much again as the deliveries it carries (a
-            // transaction, a round trip), so under a backlog a turn waits for a batch: one
-            // result per sending task, or BATCH_WAIT. Never while fewer claims wait than there
-            // are tasks to take them, and never on the way out.
-            let queue_low = outstanding < 2 * self.concurrency;
+            // Each store call has a fixed cost (a transaction, a round trip) besides the
+            // deliveries it carries, so under a backlog a turn waits for a batch: one result
+            // per sending task, or BATCH_WAIT. Never while fewer claims wait than there are
+            // tasks to take them, and never on the way out.
+            let queue_low = outstanding < self.concurrency.saturating_mul(2);
             let ready = queue_low
                 || stopped
                 || back.finished.len() >= self.concurrency
@@ -294,6 +295,8 @@ impl Worker {
                 if stopped && outstanding == 0 {
                     break Ok(());
                 }
+                // A deadline even with no batch waiting: `select!` builds every branch's
+                // future before it looks at the conditions.
                 let batch_due = back.waiting_since.unwrap_or_else(Instant::now) + BATCH_WAIT;
                 let mut wait = self.poll_interval;
                 // Nothing in flight, nothing unrecorded: is anything left at all?
@@ -461,7 +464,7 @@ impl Drop for Slot<'_> {
 #[derive(Default)]
 struct Back {
     finished: Vec<Finished>,
-    /// When the oldest of `finished` came back.
+    /// When the loop took in the oldest of `finished`.
     waiting_since: Option<Instant>,
     unattempted: Vec<(String, Lease)>,
 }

@@ -42,7 +42,7 @@ struct State {
     deliveries: HashMap<String, Delivery>,
     /// Pending deliveries with a due time and no live lease, by (due time, creation order):
     /// the claim order. A claim takes from the front, without walking past leased ones.
-    /// Keyed by numbers, so a delivery moves in and out without a copy of its id.
+    /// Keyed by numbers, so taking a delivery out needs no copy of its id.
     due: BTreeMap<(i64, u64), String>,
     attempts: HashMap<String, Vec<AttemptRow>>,
     /// Live leases by (end, creation order). One that ends goes back to `due` at the next

@@ -53,6 +53,13 @@ macro_rules! endpoint_columns {
     };
 }
 
+/// The columns [`attempt_from_row`] reads, in its order.
+macro_rules! attempt_columns {
+    () => {
+        "delivery_id, number, started_at, duration_ms, status, error, response_body"
+    };
+}
+
 /// The start of both requeue statements.
 macro_rules! requeue_set {
     () => {
@@ -230,6 +237,9 @@ fn connect(path: &Path) -> Result<Connection, BoxError> {
     }
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
+    // Room for every statement the store prepares, listings' 16 variants included, so none is
+    // prepared again each time another pushes it out of rusqlite's default 16.
+    connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
 }
 
@@ -535,10 +545,11 @@ fn delivery(tx: &Transaction<'_>, id: &str) -> Result<Option<DeliveryWithAttempt
         return Ok(None);
     };
     let attempts = tx
-        .prepare_cached(
-            "SELECT delivery_id, number, started_at, duration_ms, status, error, response_body \
-             FROM attempts WHERE delivery_id = ?1 ORDER BY seq",
-        )?
+        .prepare_cached(concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM attempts WHERE delivery_id = ?1 ORDER BY seq"
+        ))?
         .query_map([id], attempt_from_row)?
         .collect::<Result<_, _>>()?;
     Ok(Some((delivery, attempts)))
@@ -563,10 +574,12 @@ fn listing(filter: &DeliveryFilter) -> (String, Vec<&dyn rusqlite::ToSql>) {
         " FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id WHERE 1"
     ));
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
-    if let Some(status) = filter.status {
-        // A fixed word of the crate's own, never user input.
-        sql.push_str(&format!(" AND d.status = '{}'", status.as_str()));
-    }
+    sql.push_str(match filter.status {
+        None => "",
+        Some(DeliveryStatus::Pending) => " AND d.status = 'pending'",
+        Some(DeliveryStatus::Succeeded) => " AND d.status = 'succeeded'",
+        Some(DeliveryStatus::Failed) => " AND d.status = 'failed'",
+    });
     if let Some(endpoint) = &filter.endpoint_id {
         sql.push_str(" AND d.endpoint_id = ?");
         values.push(endpoint);
@@ -580,10 +593,30 @@ fn listing(filter: &DeliveryFilter) -> (String, Vec<&dyn rusqlite::ToSql>) {
     (sql, values)
 }
 
+/// How many deliveries of enabled endpoints are pending, and when the first is ready: walked
+/// from the index of pending deliveries (CROSS JOIN keeps that order), not from the endpoints.
+const PENDING: &str = "SELECT COUNT(*), \
+    MIN(CASE WHEN d.lease_until > d.next_attempt_at THEN d.lease_until \
+    ELSE d.next_attempt_at END) \
+    FROM deliveries AS d CROSS JOIN endpoints AS e \
+    WHERE e.id = d.endpoint_id AND d.status = 'pending' AND e.enabled";
+
+/// Deliveries by status: every count read from an index.
+const STATUS_COUNTS: &str = "\
+    WITH counts (total, pending, failed) AS (SELECT \
+    (SELECT COUNT(*) FROM deliveries), \
+    (SELECT COUNT(*) FROM deliveries WHERE status = 'pending'), \
+    (SELECT COUNT(*) FROM deliveries WHERE status = 'failed')) \
+    SELECT 'pending', pending FROM counts UNION ALL \
+    SELECT 'failed', failed FROM counts UNION ALL \
+    SELECT 'succeeded', total - pending - failed FROM counts";
+
 fn stats(tx: &Transaction<'_>, endpoint: Option<&str>) -> Result<StatsRow, BoxError> {
     let counts: Vec<(String, i64)> = match endpoint {
+        // Pending and failed from their partial indexes, the rest by subtraction: no index
+        // holds every delivery's status, and a walk of the table grows with it.
         None => tx
-            .prepare_cached("SELECT status, COUNT(*) FROM deliveries GROUP BY status")?
+            .prepare_cached(STATUS_COUNTS)?
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?,
         Some(id) => tx
@@ -676,19 +709,23 @@ impl<'r, 's> Columns<'r, 's> {
         T::Err: std::error::Error + Send + Sync + 'static,
     {
         let text: String = self.next()?;
-        text.parse().map_err(unreadable_text)
+        text.parse()
+            .map_err(|error| unreadable_text(self.next - 1, error))
     }
 
     /// The next column, JSON, as `T`.
     fn json<T: serde::de::DeserializeOwned>(&mut self) -> rusqlite::Result<T> {
         let text: String = self.next()?;
-        serde_json::from_str(&text).map_err(unreadable_text)
+        serde_json::from_str(&text).map_err(|error| unreadable_text(self.next - 1, error))
     }
 }
 
 /// A text column that does not hold what it should.
-fn unreadable_text(error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+fn unreadable_text(
+    column: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(error))
 }
 
 fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<EndpointRow> {
@@ -734,7 +771,7 @@ fn delivery_from_columns(column: &mut Columns<'_, '_>) -> rusqlite::Result<Deliv
 }
 
 fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<AttemptRow> {
-    // Fields in the order of the attempts' SELECT in `delivery`.
+    // Fields in the order of `attempt_columns!`.
     let mut column = Columns::new(row);
     Ok(AttemptRow {
         delivery_id: column.next()?,
@@ -990,13 +1027,7 @@ impl Store for SqliteStore {
     fn pending(&self) -> BoxFuture<'_, StoreResult<Pending>> {
         Box::pin(self.read("count pending deliveries", |tx| {
             let (count, next_due): (i64, Option<i64>) = tx
-                .prepare_cached(
-                    "SELECT COUNT(*), \
-                     MIN(CASE WHEN d.lease_until > d.next_attempt_at THEN d.lease_until \
-                     ELSE d.next_attempt_at END) \
-                     FROM deliveries AS d JOIN endpoints AS e ON e.id = d.endpoint_id \
-                     WHERE d.status = 'pending' AND e.enabled",
-                )?
+                .prepare_cached(PENDING)?
                 .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             Ok(Pending {
                 count: u64::try_from(count)?,
@@ -1170,6 +1201,15 @@ mod tests {
             .enqueue(event("evt_1", None), vec![new("dlv_1", "ep_a", 5)], None)
             .await
             .unwrap();
+        store
+            .enqueue(event("evt_2", None), vec![new("dlv_2", "ep_a", 1)], None)
+            .await
+            .unwrap();
+        // dlv_2 is due first: it is claimed, and fails for good.
+        assert_eq!(store.claim(1, lease(1), 1).await.unwrap().len(), 1);
+        let mut failed = completion("dlv_2", 1, false, 2);
+        failed.next = Next::Failed;
+        store.complete(vec![failed]).await.unwrap();
         drop(store);
         // Back to what version 1 left: its index, and no record of version 2.
         Connection::open(&db.0)
@@ -1190,12 +1230,20 @@ mod tests {
             )
             .unwrap();
         assert!(due.contains("WHERE status = 'pending'"), "{due}");
-        let claims = store.claim(10, lease(1), 10).await.unwrap();
-        assert_eq!(claims.len(), 1, "the queued delivery is still due");
+        let claims = store.claim(10, lease(2), 10).await.unwrap();
+        let ids: Vec<&str> = claims.iter().map(|c| c.delivery.id.as_str()).collect();
+        assert_eq!(ids, ["dlv_1"], "the queued delivery is still due");
+        let failed = DeliveryFilter {
+            status: Some(DeliveryStatus::Failed),
+            ..DeliveryFilter::default()
+        };
+        let listed = store.deliveries(failed).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["dlv_2"], "failed before the upgrade, listed after it");
     }
 
     #[tokio::test]
-    async fn claims_and_failed_listings_read_their_partial_indexes() {
+    async fn claims_listings_and_counts_read_their_indexes() {
         let db = TempDb::new("plans");
         drop(SqliteStore::open(&db.0).await.unwrap());
         let connection = Connection::open(&db.0).unwrap();
@@ -1222,6 +1270,16 @@ mod tests {
         let (sql, values) = listing(&filter);
         let failed = plan(&sql, &values);
         assert!(failed.contains("deliveries_failed"), "{failed}");
+        let pending = plan(PENDING, &[]);
+        assert!(pending.contains("deliveries_due"), "{pending}");
+        let counts = plan(STATUS_COUNTS, &[]);
+        assert!(
+            counts
+                .split("; ")
+                .filter(|step| step.contains("deliveries"))
+                .all(|step| step.contains("INDEX")),
+            "every count from an index: {counts}"
+        );
     }
 
     #[tokio::test]
@@ -1230,7 +1288,14 @@ mod tests {
         // holds, so two columns read in each other's place cannot pass.
         let db = TempDb::new("columns");
         let store = SqliteStore::open(&db.0).await.unwrap();
-        store.add_endpoint(endpoint("ep_a", 4)).await.unwrap();
+        let added = EndpointRow {
+            disabled_reason: Some("paused once".into()),
+            failures: 3,
+            failing_since: Some(55),
+            created_at: 42,
+            ..endpoint("ep_a", 4)
+        };
+        store.add_endpoint(added.clone()).await.unwrap();
         let mut queued = event("evt_1", Some("key_1"));
         queued.created_at = 111;
         store
@@ -1239,11 +1304,12 @@ mod tests {
             .unwrap();
         let claims = store.claim(1_000, lease(1), 10).await.unwrap();
         assert_eq!(claims[0].event, queued);
-        assert_eq!(claims[0].endpoint, endpoint("ep_a", 4));
+        assert_eq!(claims[0].endpoint, added);
         let mut failed = completion("dlv_1", 1, false, 300);
         failed.attempt.error = Some("upstream said no".into());
         store.complete(vec![failed]).await.unwrap();
-        // attempts 1, run_attempts 0, then one more attempt: 2 and 1.
+        // The requeue starts a new run (run_attempts 0), so after one more attempt the
+        // delivery has made 2 attempts, 1 in this run.
         store
             .requeue(Requeue::Delivery("dlv_1".into()), 600)
             .await

@@ -1,5 +1,6 @@
--- Claims read only pending deliveries: an index of those alone is not written when a
--- delivery finishes, and stays as small as the backlog.
+-- Claims read only pending deliveries: in an index of those alone, a finished delivery's entry
+-- is only removed (not moved to a part for its new status), and the index stays as small as
+-- the backlog.
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
 -- Listings of failed deliveries, newest first, without a walk past every success.

@@ -279,6 +279,9 @@ mod bench {
                     bare_rates.push(bare_rate);
                     store_rates.push(store_rate);
                     ratios.push(store_rate / bare_rate);
+                    // Gone before the page cache writes them back in a later round.
+                    #[cfg(feature = "sqlite")]
+                    let _ = std::fs::remove_dir_all(scratch());
                 }
                 let (bare_rate, store_rate) = (median(bare_rates), median(store_rates));
                 println!("dispatch/{name}: {store_rate:.0} deliveries/s, bare {bare_rate:.0}/s ({n} deliveries, concurrency {CONCURRENCY})");

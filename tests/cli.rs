@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::process::Output;
 
-use cli_support::{args, stderr, stdout, webhook};
+use cli_support::{TempFile, args, stderr, stdout, webhook};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -51,14 +51,6 @@ async fn receiver() -> SocketAddr {
         )
         .layer(VerifySignatureLayer::new(Generic, SECRET).unwrap());
     support::serve(router).await
-}
-
-fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tower-webhook-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,7 +176,7 @@ async fn bad_input_is_refused_before_sending() {
 async fn batch_reports_a_mix_of_outcomes_and_fails_when_any_failed() {
     let addr = receiver().await;
     let closed = support::closed_port();
-    let file = temp_file(
+    let file = TempFile::new(
         "batch.json",
         &format!(
             r#"[
@@ -228,7 +220,7 @@ async fn batch_reports_a_mix_of_outcomes_and_fails_when_any_failed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_succeeds_when_everything_is_delivered() {
     let addr = receiver().await;
-    let file = temp_file(
+    let file = TempFile::new(
         "batch-ok.json",
         &format!(
             r#"[{{"url": "http://{addr}/ok", "scheme": "generic", "secret": "{SECRET}", "payload": [1, 2]}}]"#
@@ -262,7 +254,7 @@ async fn batch_refuses_bad_files_before_sending_anything() {
         ),
     ];
     for (name, contents, expected) in cases {
-        let file = temp_file(name, contents);
+        let file = TempFile::new(name, contents);
         let output = webhook(args(&["batch", file.to_str().unwrap()])).await;
         assert_eq!(output.status.code(), Some(2), "{name}");
         assert!(
@@ -297,7 +289,7 @@ async fn secret_new_prints_a_usable_secret_and_its_fingerprint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_prints_headers_a_verifier_accepts() {
     let payload = r#"{"type":"invoice.paid"}"#;
-    let file = temp_file("payload.json", payload);
+    let file = TempFile::new("payload.json", payload);
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let output = webhook(args(&[
         "sign",
@@ -467,7 +459,7 @@ async fn batch_signs_sendgrid_and_standard_webhooks_v1a_with_private_keys() {
         ),
         entry("discord", "discord", RFC8032_SEED, r#"{"type": 1}"#),
     ];
-    let file = temp_file("batch-key-pairs.json", &format!("[{}]", entries.join(",")));
+    let file = TempFile::new("batch-key-pairs.json", &format!("[{}]", entries.join(",")));
     let output = webhook(args(&["batch", file.to_str().unwrap(), "--retries", "0"])).await;
     assert!(
         output.status.success(),
@@ -484,7 +476,7 @@ async fn batch_signs_sendgrid_and_standard_webhooks_v1a_with_private_keys() {
     // The public key where the private one belongs: the whole batch is refused before
     // anything is sent, with the entry named.
     entries.push(entry("sendgrid", "sendgrid", P256_PUBLIC, "[]"));
-    let file = temp_file(
+    let file = TempFile::new(
         "batch-key-pairs-bad.json",
         &format!("[{}]", entries.join(",")),
     );
@@ -730,7 +722,7 @@ async fn batch_signs_every_kind_of_preset_by_name() {
             r#"{"object_kind":"tag_push"}"#,
         ),
     ];
-    let file = temp_file("batch-presets.json", &format!("[{}]", entries.join(",")));
+    let file = TempFile::new("batch-presets.json", &format!("[{}]", entries.join(",")));
     let output = webhook(args(&["batch", file.to_str().unwrap(), "--retries", "0"])).await;
     assert!(
         output.status.success(),
@@ -748,7 +740,7 @@ async fn batch_signs_every_kind_of_preset_by_name() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_signs_the_url_given_and_needs_one_for_square() {
     let payload = r#"{"type":"payment.updated","event_id":"ev-2"}"#;
-    let file = temp_file("square-payload.json", payload);
+    let file = TempFile::new("square-payload.json", payload);
     let sign = |extra: &[&str]| {
         let mut list = args(&[
             "sign",

@@ -6,9 +6,9 @@ mod cli_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use cli_support::{args, stderr, stdout, webhook};
+use cli_support::{TempDir, args, stderr, stdout, webhook};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -16,16 +16,6 @@ use axum::routing::post;
 use serde_json::Value;
 use tower_webhook::scheme::preset;
 use tower_webhook::{Verified, VerifySignatureLayer};
-
-/// A fresh directory that does not exist yet (the command makes it).
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tower-webhook-cli-examples-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// The value after `flag` in `words`.
 fn flag<'a>(words: &'a [String], flag: &str) -> Option<&'a str> {
@@ -99,7 +89,9 @@ fn read(path: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn examples_are_delivered_to_the_receivers_its_readme_starts() {
-    let dir = fresh_dir("deliver");
+    let scratch = TempDir::new("cli-examples");
+    // Not there yet: the command makes it.
+    let dir = scratch.join("deliver");
     let output = webhook(args(&["examples", dir.to_str().unwrap()])).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
@@ -220,7 +212,9 @@ async fn examples_are_delivered_to_the_receivers_its_readme_starts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn examples_overwrite_only_with_force() {
-    let dir = fresh_dir("force");
+    let scratch = TempDir::new("cli-examples");
+    // Not there yet: the command makes it.
+    let dir = scratch.join("force");
     let output = webhook(args(&["examples", dir.to_str().unwrap()])).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let first = read(&dir.join("batch.json"));

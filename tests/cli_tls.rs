@@ -2,6 +2,8 @@
 //! CAs the tests make with rcgen.
 #![cfg(feature = "cli")]
 
+mod cli_support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
+use cli_support::TempDir;
 use http::StatusCode;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -132,15 +135,6 @@ async fn tls_server(
     (addr, seen)
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tower-webhook-cli-tls-{}-{name}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs the program with `SSL_CERT_FILE` naming a file with no certificate, so that it
 /// trusts only what `--cacert` gives, whatever this machine's roots are.
 async fn webhook(args: Vec<String>, dir: &Path) -> Output {
@@ -205,7 +199,7 @@ async fn failed_handshakes(seen: &Seen) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn send_reaches_https_with_the_ca_given_in_cacert() {
-    let dir = temp_dir("trusted");
+    let dir = TempDir::new("cli-tls-trusted");
     let ca = TestCa::new("tower-webhook test CA");
     let (addr, seen) = tls_server(ca.server_certificate(&["127.0.0.1", "localhost"])).await;
     let mut args = send(&format!("https://127.0.0.1:{}/hook", addr.port()));
@@ -236,7 +230,7 @@ async fn send_reaches_https_with_the_ca_given_in_cacert() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_untrusted_certificate_fails_at_once_naming_the_host() {
-    let dir = temp_dir("untrusted");
+    let dir = TempDir::new("cli-tls-untrusted");
     let ca = TestCa::new("a CA nobody was told about");
     let (addr, seen) = tls_server(ca.server_certificate(&["127.0.0.1"])).await;
     // The system trusts some CA, not this one; and no --cacert.
@@ -272,7 +266,7 @@ async fn an_untrusted_certificate_fails_at_once_naming_the_host() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_for_another_name_is_refused_as_such() {
-    let dir = temp_dir("wrong-name");
+    let dir = TempDir::new("cli-tls-wrong-name");
     let ca = TestCa::new("tower-webhook test CA");
     let (addr, seen) = tls_server(ca.server_certificate(&["localhost"])).await;
     let mut args = send(&format!("https://127.0.0.1:{}/hook", addr.port()));
@@ -293,7 +287,7 @@ async fn a_certificate_for_another_name_is_refused_as_such() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_delivers_to_trusted_hosts_and_fails_untrusted_ones_once_each() {
-    let dir = temp_dir("batch");
+    let dir = TempDir::new("cli-tls-batch");
     let ca = TestCa::new("tower-webhook test CA");
     let stranger = TestCa::new("a CA nobody was told about");
     let (trusted, trusted_seen) = tls_server(ca.server_certificate(&["127.0.0.1"])).await;
@@ -353,7 +347,7 @@ async fn batch_delivers_to_trusted_hosts_and_fails_untrusted_ones_once_each() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_roots_and_bad_cacert_files_are_refused_before_sending() {
-    let dir = temp_dir("no-roots");
+    let dir = TempDir::new("cli-tls-no-roots");
     let url = "https://127.0.0.1:9/hook";
 
     // `webhook` sets SSL_CERT_FILE to an empty file: a system with no roots.
@@ -387,7 +381,7 @@ async fn no_roots_and_bad_cacert_files_are_refused_before_sending() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_help_no_longer_says_http_only() {
-    let dir = temp_dir("help");
+    let dir = TempDir::new("cli-tls-help");
     for command in [&["--help"][..], &["send", "--help"], &["batch", "--help"]] {
         let output = webhook(command.iter().map(|s| s.to_string()).collect(), &dir).await;
         assert!(output.status.success());

@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::process::Output;
 
-use cli_support::{TempFile, args, stderr, stdout, webhook};
+use cli_support::{Scratch, args, stderr, stdout, webhook};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -176,7 +176,8 @@ async fn bad_input_is_refused_before_sending() {
 async fn batch_reports_a_mix_of_outcomes_and_fails_when_any_failed() {
     let addr = receiver().await;
     let closed = support::closed_port();
-    let file = TempFile::new(
+    let dir = Scratch::new("cli");
+    let file = dir.write(
         "batch.json",
         &format!(
             r#"[
@@ -220,7 +221,8 @@ async fn batch_reports_a_mix_of_outcomes_and_fails_when_any_failed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_succeeds_when_everything_is_delivered() {
     let addr = receiver().await;
-    let file = TempFile::new(
+    let dir = Scratch::new("cli");
+    let file = dir.write(
         "batch-ok.json",
         &format!(
             r#"[{{"url": "http://{addr}/ok", "scheme": "generic", "secret": "{SECRET}", "payload": [1, 2]}}]"#
@@ -254,7 +256,8 @@ async fn batch_refuses_bad_files_before_sending_anything() {
         ),
     ];
     for (name, contents, expected) in cases {
-        let file = TempFile::new(name, contents);
+        let dir = Scratch::new("cli");
+        let file = dir.write(name, contents);
         let output = webhook(args(&["batch", file.to_str().unwrap()])).await;
         assert_eq!(output.status.code(), Some(2), "{name}");
         assert!(
@@ -289,7 +292,8 @@ async fn secret_new_prints_a_usable_secret_and_its_fingerprint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_prints_headers_a_verifier_accepts() {
     let payload = r#"{"type":"invoice.paid"}"#;
-    let file = TempFile::new("payload.json", payload);
+    let dir = Scratch::new("cli");
+    let file = dir.write("payload.json", payload);
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let output = webhook(args(&[
         "sign",
@@ -459,7 +463,8 @@ async fn batch_signs_sendgrid_and_standard_webhooks_v1a_with_private_keys() {
         ),
         entry("discord", "discord", RFC8032_SEED, r#"{"type": 1}"#),
     ];
-    let file = TempFile::new("batch-key-pairs.json", &format!("[{}]", entries.join(",")));
+    let dir = Scratch::new("cli");
+    let file = dir.write("batch-key-pairs.json", &format!("[{}]", entries.join(",")));
     let output = webhook(args(&["batch", file.to_str().unwrap(), "--retries", "0"])).await;
     assert!(
         output.status.success(),
@@ -476,7 +481,8 @@ async fn batch_signs_sendgrid_and_standard_webhooks_v1a_with_private_keys() {
     // The public key where the private one belongs: the whole batch is refused before
     // anything is sent, with the entry named.
     entries.push(entry("sendgrid", "sendgrid", P256_PUBLIC, "[]"));
-    let file = TempFile::new(
+    let dir = Scratch::new("cli");
+    let file = dir.write(
         "batch-key-pairs-bad.json",
         &format!("[{}]", entries.join(",")),
     );
@@ -722,7 +728,8 @@ async fn batch_signs_every_kind_of_preset_by_name() {
             r#"{"object_kind":"tag_push"}"#,
         ),
     ];
-    let file = TempFile::new("batch-presets.json", &format!("[{}]", entries.join(",")));
+    let dir = Scratch::new("cli");
+    let file = dir.write("batch-presets.json", &format!("[{}]", entries.join(",")));
     let output = webhook(args(&["batch", file.to_str().unwrap(), "--retries", "0"])).await;
     assert!(
         output.status.success(),
@@ -740,7 +747,8 @@ async fn batch_signs_every_kind_of_preset_by_name() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_signs_the_url_given_and_needs_one_for_square() {
     let payload = r#"{"type":"payment.updated","event_id":"ev-2"}"#;
-    let file = TempFile::new("square-payload.json", payload);
+    let dir = Scratch::new("cli");
+    let file = dir.write("square-payload.json", payload);
     let sign = |extra: &[&str]| {
         let mut list = args(&[
             "sign",

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use cli_support::{TempDir, args, stderr, stdout, webhook};
+use cli_support::{Scratch, args, stderr, stdout, webhook};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -89,9 +89,9 @@ fn read(path: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn examples_are_delivered_to_the_receivers_its_readme_starts() {
-    let scratch = TempDir::new("cli-examples");
+    let scratch = Scratch::new("cli-examples");
     // Not there yet: the command makes it.
-    let dir = scratch.join("deliver");
+    let dir = scratch.path("deliver");
     let output = webhook(args(&["examples", dir.to_str().unwrap()])).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
@@ -212,9 +212,9 @@ async fn examples_are_delivered_to_the_receivers_its_readme_starts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn examples_overwrite_only_with_force() {
-    let scratch = TempDir::new("cli-examples");
+    let scratch = Scratch::new("cli-examples");
     // Not there yet: the command makes it.
-    let dir = scratch.join("force");
+    let dir = scratch.path("force");
     let output = webhook(args(&["examples", dir.to_str().unwrap()])).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let first = read(&dir.join("batch.json"));

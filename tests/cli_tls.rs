@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
-use cli_support::TempDir;
+use cli_support::Scratch;
 use http::StatusCode;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -199,13 +199,13 @@ async fn failed_handshakes(seen: &Seen) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn send_reaches_https_with_the_ca_given_in_cacert() {
-    let dir = TempDir::new("cli-tls-trusted");
+    let dir = Scratch::new("cli-tls-trusted");
     let ca = TestCa::new("tower-webhook test CA");
     let (addr, seen) = tls_server(ca.server_certificate(&["127.0.0.1", "localhost"])).await;
     let mut args = send(&format!("https://127.0.0.1:{}/hook", addr.port()));
-    args.extend(["--cacert".into(), ca.write(&dir).display().to_string()]);
+    args.extend(["--cacert".into(), ca.write(&dir.0).display().to_string()]);
 
-    let output = webhook(args, &dir).await;
+    let output = webhook(args, &dir.0).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("200 OK after 1 attempt"),
@@ -220,17 +220,17 @@ async fn send_reaches_https_with_the_ca_given_in_cacert() {
     // The name in the URL is checked too: `localhost` is in the certificate.
     let args = {
         let mut args = send(&format!("https://localhost:{}/hook", addr.port()));
-        args.extend(["--cacert".into(), ca.write(&dir).display().to_string()]);
+        args.extend(["--cacert".into(), ca.write(&dir.0).display().to_string()]);
         args
     };
-    let output = webhook(args, &dir).await;
+    let output = webhook(args, &dir.0).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(seen.verified.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_untrusted_certificate_fails_at_once_naming_the_host() {
-    let dir = TempDir::new("cli-tls-untrusted");
+    let dir = Scratch::new("cli-tls-untrusted");
     let ca = TestCa::new("a CA nobody was told about");
     let (addr, seen) = tls_server(ca.server_certificate(&["127.0.0.1"])).await;
     // The system trusts some CA, not this one; and no --cacert.
@@ -238,7 +238,7 @@ async fn an_untrusted_certificate_fails_at_once_naming_the_host() {
 
     let output = webhook_with_roots(
         send(&format!("https://127.0.0.1:{}/hook", addr.port())),
-        &dir,
+        &dir.0,
         &system.pem,
     )
     .await;
@@ -266,13 +266,13 @@ async fn an_untrusted_certificate_fails_at_once_naming_the_host() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_for_another_name_is_refused_as_such() {
-    let dir = TempDir::new("cli-tls-wrong-name");
+    let dir = Scratch::new("cli-tls-wrong-name");
     let ca = TestCa::new("tower-webhook test CA");
     let (addr, seen) = tls_server(ca.server_certificate(&["localhost"])).await;
     let mut args = send(&format!("https://127.0.0.1:{}/hook", addr.port()));
-    args.extend(["--cacert".into(), ca.write(&dir).display().to_string()]);
+    args.extend(["--cacert".into(), ca.write(&dir.0).display().to_string()]);
 
-    let output = webhook(args, &dir).await;
+    let output = webhook(args, &dir.0).await;
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     let message = stderr(&output);
     assert!(
@@ -287,7 +287,7 @@ async fn a_certificate_for_another_name_is_refused_as_such() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_delivers_to_trusted_hosts_and_fails_untrusted_ones_once_each() {
-    let dir = TempDir::new("cli-tls-batch");
+    let dir = Scratch::new("cli-tls-batch");
     let ca = TestCa::new("tower-webhook test CA");
     let stranger = TestCa::new("a CA nobody was told about");
     let (trusted, trusted_seen) = tls_server(ca.server_certificate(&["127.0.0.1"])).await;
@@ -295,7 +295,7 @@ async fn batch_delivers_to_trusted_hosts_and_fails_untrusted_ones_once_each() {
     let entry = |addr: SocketAddr| {
         format!(r#"{{"url": "https://{addr}/hook", "payload": {{"event":"order.completed"}}}}"#)
     };
-    let file = dir.join("batch.json");
+    let file = dir.path("batch.json");
     std::fs::write(
         &file,
         format!(
@@ -317,12 +317,12 @@ async fn batch_delivers_to_trusted_hosts_and_fails_untrusted_ones_once_each() {
         "--backoff-ms",
         "1",
         "--cacert",
-        ca.write(&dir).to_str().unwrap(),
+        ca.write(&dir.0).to_str().unwrap(),
     ]
     .map(String::from)
     .to_vec();
 
-    let output = webhook(args, &dir).await;
+    let output = webhook(args, &dir.0).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let table = stdout(&output);
     let rows: Vec<&str> = table.lines().collect();
@@ -347,11 +347,11 @@ async fn batch_delivers_to_trusted_hosts_and_fails_untrusted_ones_once_each() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_roots_and_bad_cacert_files_are_refused_before_sending() {
-    let dir = TempDir::new("cli-tls-no-roots");
+    let dir = Scratch::new("cli-tls-no-roots");
     let url = "https://127.0.0.1:9/hook";
 
     // `webhook` sets SSL_CERT_FILE to an empty file: a system with no roots.
-    let output = webhook(send(url), &dir).await;
+    let output = webhook(send(url), &dir.0).await;
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
     let message = stderr(&output);
     assert!(message.contains(url), "{message}");
@@ -361,7 +361,7 @@ async fn no_roots_and_bad_cacert_files_are_refused_before_sending() {
     );
     assert!(message.contains("--cacert"), "{message}");
 
-    let not_pem = dir.join("not-pem.txt");
+    let not_pem = dir.path("not-pem.txt");
     std::fs::write(&not_pem, "just text\n").unwrap();
     for (file, expected) in [
         (not_pem.as_path(), "holds no PEM certificate"),
@@ -369,7 +369,7 @@ async fn no_roots_and_bad_cacert_files_are_refused_before_sending() {
     ] {
         let mut args = send(url);
         args.extend(["--cacert".into(), file.display().to_string()]);
-        let output = webhook(args, &dir).await;
+        let output = webhook(args, &dir.0).await;
         assert_eq!(output.status.code(), Some(2), "{file:?}");
         assert!(
             stderr(&output).contains(expected),
@@ -381,9 +381,9 @@ async fn no_roots_and_bad_cacert_files_are_refused_before_sending() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_help_no_longer_says_http_only() {
-    let dir = TempDir::new("cli-tls-help");
+    let dir = Scratch::new("cli-tls-help");
     for command in [&["--help"][..], &["send", "--help"], &["batch", "--help"]] {
-        let output = webhook(command.iter().map(|s| s.to_string()).collect(), &dir).await;
+        let output = webhook(command.iter().map(|s| s.to_string()).collect(), &dir.0).await;
         assert!(output.status.success());
         let help = stdout(&output);
         for stale in ["http:// only", "no TLS", "TLS-terminating proxy"] {

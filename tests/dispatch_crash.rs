@@ -9,6 +9,7 @@ mod dispatch_support;
 
 #[path = "cli_support/dispatch.rs"]
 mod cli;
+mod cli_support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;

@@ -1,10 +1,8 @@
 //! Running the `webhook` program as a user would, for the tests of its commands.
 #![allow(dead_code)] // Each test file uses some of these.
 
-use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Runs `webhook` with `args` (on a blocking thread, so that servers in the test keep
 /// answering), without a `WEBHOOK_SECRET` from the environment.
@@ -53,56 +51,36 @@ pub fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-/// A directory of its own under the temp dir, removed with all it holds when dropped, so that
-/// test runs leave nothing behind.
-pub struct TempDir(PathBuf);
+/// A random number, for names that must not collide between runs.
+pub fn random() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
 
-impl TempDir {
+/// A scratch directory, removed with all it holds when dropped, so that test runs leave
+/// nothing behind.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
     pub fn new(name: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tower-webhook-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir = std::env::temp_dir().join(format!("tower-webhook-{name}-{}", random()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
-}
 
-impl Deref for TempDir {
-    type Target = Path;
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
 
-    fn deref(&self) -> &Path {
-        &self.0
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).unwrap();
+        path
     }
 }
 
-impl Drop for TempDir {
+impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A file holding `contents`, in a [`TempDir`] of its own that goes when it is dropped.
-pub struct TempFile {
-    path: PathBuf,
-    _dir: TempDir,
-}
-
-impl TempFile {
-    pub fn new(name: &str, contents: &str) -> Self {
-        let dir = TempDir::new("cli");
-        let path = dir.join(name);
-        std::fs::write(&path, contents).unwrap();
-        Self { path, _dir: dir }
-    }
-}
-
-impl Deref for TempFile {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.path
     }
 }

@@ -601,41 +601,25 @@ const PENDING: &str = "SELECT COUNT(*), \
     FROM deliveries AS d CROSS JOIN endpoints AS e \
     WHERE e.id = d.endpoint_id AND d.status = 'pending' AND e.enabled";
 
-/// Deliveries by status: every count read from an index.
-const STATUS_COUNTS: &str = "\
-    WITH counts (total, pending, failed) AS (SELECT \
-    (SELECT COUNT(*) FROM deliveries), \
+/// Every delivery, the pending ones and the failed ones, each count read from an index: no
+/// index holds every delivery's status, and a walk of the table grows with it.
+const STATUS_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM deliveries), \
     (SELECT COUNT(*) FROM deliveries WHERE status = 'pending'), \
-    (SELECT COUNT(*) FROM deliveries WHERE status = 'failed')) \
-    SELECT 'pending', pending FROM counts UNION ALL \
-    SELECT 'failed', failed FROM counts UNION ALL \
-    SELECT 'succeeded', total - pending - failed FROM counts";
+    (SELECT COUNT(*) FROM deliveries WHERE status = 'failed')";
+
+/// The same counts for one endpoint, from its deliveries.
+const ENDPOINT_STATUS_COUNTS: &str = "SELECT COUNT(*), \
+    COUNT(*) FILTER (WHERE status = 'pending'), COUNT(*) FILTER (WHERE status = 'failed') \
+    FROM deliveries WHERE endpoint_id = ?1";
 
 fn stats(tx: &Transaction<'_>, endpoint: Option<&str>) -> Result<StatsRow, BoxError> {
-    let counts: Vec<(String, i64)> = match endpoint {
-        // Pending and failed from their partial indexes, the rest by subtraction: no index
-        // holds every delivery's status, and a walk of the table grows with it.
-        None => tx
-            .prepare_cached(STATUS_COUNTS)?
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?,
+    let counts = |row: &Row<'_>| Ok((row.get(0)?, row.get(1)?, row.get(2)?));
+    let (total, pending, failed): (i64, i64, i64) = match endpoint {
+        None => tx.prepare_cached(STATUS_COUNTS)?.query_row([], counts)?,
         Some(id) => tx
-            .prepare_cached(
-                "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 \
-                 GROUP BY status",
-            )?
-            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?,
+            .prepare_cached(ENDPOINT_STATUS_COUNTS)?
+            .query_row([id], counts)?,
     };
-    let mut stats = StatsRow::default();
-    for (status, count) in counts {
-        let count = u64::try_from(count)?;
-        match status.parse()? {
-            DeliveryStatus::Pending => stats.pending = count,
-            DeliveryStatus::Succeeded => stats.succeeded = count,
-            DeliveryStatus::Failed => stats.failed = count,
-        }
-    }
     let (attempts, durations): (i64, Vec<u32>) = match endpoint {
         None => (
             tx.prepare_cached("SELECT COUNT(*) FROM attempts")?
@@ -662,9 +646,13 @@ fn stats(tx: &Transaction<'_>, endpoint: Option<&str>) -> Result<StatsRow, BoxEr
             .collect::<Result<_, _>>()?,
         ),
     };
-    stats.attempts = u64::try_from(attempts)?;
-    stats.recent_durations_ms = durations;
-    Ok(stats)
+    Ok(StatsRow {
+        pending: u64::try_from(pending)?,
+        succeeded: u64::try_from(total - pending - failed)?,
+        failed: u64::try_from(failed)?,
+        attempts: u64::try_from(attempts)?,
+        recent_durations_ms: durations,
+    })
 }
 
 /// An endpoint's run of failures within one batch of completions.

@@ -25,7 +25,10 @@ use super::{
 const CHANNEL: &str = "tower_webhook_work";
 
 /// The schema, in order: each script runs once, in its own transaction.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("postgres/0001_init.sql")),
+    (2, include_str!("postgres/0002_queue.sql")),
+];
 
 /// The advisory lock that serialises migrations between processes connecting at once.
 const MIGRATION_LOCK: i64 = 0x7477_6d69_6772_6174;
@@ -37,8 +40,9 @@ const FIRST_CONNECTION: Duration = Duration::from_secs(15);
 
 /// A [`Store`] in PostgreSQL, for workers on several machines sharing one queue.
 ///
-/// Every method is one statement or one transaction. Claims lock the deliveries they take
-/// with `FOR UPDATE SKIP LOCKED`, so two workers — in this process or on another machine —
+/// Every method is one statement or one transaction. Pending deliveries also have a row in a
+/// narrow queue table; claims lock the rows they take there with `FOR UPDATE SKIP LOCKED`,
+/// so two workers — in this process or on another machine —
 /// never claim the same delivery. Enqueues, requeues, releases and enabling an endpoint
 /// `NOTIFY` a channel that [`wait_for_work`](Store::wait_for_work) listens on, so idle workers
 /// everywhere wake at once rather than at their next poll.
@@ -413,6 +417,11 @@ deliveries AS (
     SELECT new.id, event.id, $2, new.endpoint_id, 'pending', new.next_attempt_at, $6, $6
     FROM event, new
     ORDER BY new.ord
+    RETURNING id, endpoint_id, next_attempt_at, seq
+),
+queued AS (
+    INSERT INTO tower_webhook_queue (delivery_id, endpoint_id, next_attempt_at, seq)
+    SELECT id, endpoint_id, next_attempt_at, seq FROM deliveries
 ),
 leases AS (
     INSERT INTO tower_webhook_leases (delivery_id, endpoint_id, token, until)
@@ -435,7 +444,7 @@ WHERE e.idempotency_key = $1";
 /// a delivery another claim leased meanwhile is not taken again.
 const CLAIM: &str = concat!(
     "\
-WITH room AS (
+WITH room AS MATERIALIZED (
     SELECT e.id, e.max_in_flight - (
         SELECT count(*) FROM tower_webhook_leases l WHERE l.endpoint_id = e.id AND l.until > $1
     ) AS room
@@ -443,27 +452,28 @@ WITH room AS (
     WHERE e.enabled
 ),
 candidates AS (
-    SELECT c.id, c.endpoint_id, c.next_attempt_at, c.seq
+    SELECT c.delivery_id, c.endpoint_id, c.next_attempt_at, c.seq
     FROM room r
     CROSS JOIN LATERAL (
-        SELECT d.id, d.endpoint_id, d.next_attempt_at, d.seq
-        FROM tower_webhook_deliveries d
-        WHERE d.endpoint_id = r.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+        SELECT q.delivery_id, q.endpoint_id, q.next_attempt_at, q.seq
+        FROM tower_webhook_queue q
+        WHERE q.endpoint_id = r.id AND q.next_attempt_at <= $1
           AND NOT EXISTS (
-              SELECT 1 FROM tower_webhook_leases l WHERE l.delivery_id = d.id AND l.until > $1
+              SELECT 1 FROM tower_webhook_leases l
+              WHERE l.delivery_id = q.delivery_id AND l.until > $1
           )
-        ORDER BY d.next_attempt_at, d.seq
+        ORDER BY q.next_attempt_at, q.seq
         LIMIT GREATEST(LEAST(r.room, $4), 0)
-        FOR UPDATE OF d SKIP LOCKED
+        FOR UPDATE OF q SKIP LOCKED
     ) c
     WHERE r.room > 0
 ),
 chosen AS (
-    SELECT id, endpoint_id FROM candidates ORDER BY next_attempt_at, seq LIMIT $4
+    SELECT delivery_id, endpoint_id FROM candidates ORDER BY next_attempt_at, seq LIMIT $4
 ),
 leased AS (
     INSERT INTO tower_webhook_leases (delivery_id, endpoint_id, token, until)
-    SELECT id, endpoint_id, $2, $3 FROM chosen
+    SELECT delivery_id, endpoint_id, $2, $3 FROM chosen
     ON CONFLICT (delivery_id) DO UPDATE SET token = EXCLUDED.token, until = EXCLUDED.until
         WHERE tower_webhook_leases.until <= $1
     RETURNING delivery_id
@@ -509,31 +519,42 @@ attempts AS (
 first AS (
     SELECT DISTINCT ON (delivery_id) * FROM input ORDER BY delivery_id, ord
 ),
--- Deliveries first, then leases, the order a claim takes them in. A claim working from an
--- older snapshot may hold one of these deliveries while it looks at its lease; were the
--- lease deleted first, each would wait for the other until deadlock detection broke in.
+-- Queue rows first, then leases, then deliveries: the order claims and requeues take them
+-- in. A claim working from an older snapshot may hold one of these queue rows while it looks
+-- at its lease; were the lease deleted first, each would wait for the other until deadlock
+-- detection broke in.
 held AS (
-    SELECT d.id FROM tower_webhook_deliveries d JOIN first ON first.delivery_id = d.id
-    ORDER BY d.id
-    FOR NO KEY UPDATE OF d
+    SELECT q.delivery_id FROM tower_webhook_queue q JOIN first ON first.delivery_id = q.delivery_id
+    ORDER BY q.delivery_id
+    FOR UPDATE OF q
 ),
 released AS (
     DELETE FROM tower_webhook_leases l USING first, held
     WHERE l.delivery_id = first.delivery_id AND l.token = first.token
-      AND held.id = first.delivery_id
-    RETURNING l.delivery_id
+      AND held.delivery_id = first.delivery_id
+    RETURNING first.delivery_id, first.status, first.error, first.started_at,
+              first.duration_ms, first.next_status, first.next_at
+),
+done AS (
+    DELETE FROM tower_webhook_queue q USING released r
+    WHERE q.delivery_id = r.delivery_id AND r.next_status <> 'pending'
+),
+retried AS (
+    UPDATE tower_webhook_queue q SET next_attempt_at = r.next_at
+    FROM released r
+    WHERE q.delivery_id = r.delivery_id AND r.next_status = 'pending'
 ),
 deliveries AS (
     UPDATE tower_webhook_deliveries d SET
-        status = i.next_status,
+        status = r.next_status,
         attempts = d.attempts + 1,
         run_attempts = d.run_attempts + 1,
-        next_attempt_at = i.next_at,
-        last_status = i.status,
-        last_error = i.error,
-        updated_at = i.started_at + i.duration_ms
-    FROM first i, released r
-    WHERE d.id = i.delivery_id AND r.delivery_id = i.delivery_id
+        next_attempt_at = r.next_at,
+        last_status = r.status,
+        last_error = r.error,
+        updated_at = r.started_at + r.duration_ms
+    FROM released r
+    WHERE d.id = r.delivery_id
 ),
 runs AS (
     SELECT endpoint_id,
@@ -577,35 +598,57 @@ WITH released AS (
 counted AS (SELECT count(*) AS n FROM released)
 SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
 
+/// Queues a delivery again, dropping its lease if it has one. The queue row first, as a
+/// completion takes it: whichever of the two locks it first goes through while the other waits.
 const REQUEUE_ONE: &str = "\
-WITH requeued AS (
-    UPDATE tower_webhook_deliveries SET
-        status = 'pending', run_attempts = 0, next_attempt_at = $2, updated_at = $2
-    WHERE id = $1
-    RETURNING id
+WITH target AS (
+    SELECT id, endpoint_id, seq FROM tower_webhook_deliveries WHERE id = $1
+),
+queued AS (
+    INSERT INTO tower_webhook_queue (delivery_id, endpoint_id, next_attempt_at, seq)
+    SELECT id, endpoint_id, $2, seq FROM target
+    ON CONFLICT (delivery_id) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at
+    RETURNING delivery_id
 ),
 unleased AS (
-    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT id FROM requeued)
+    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT delivery_id FROM queued)
+),
+requeued AS (
+    UPDATE tower_webhook_deliveries SET
+        status = 'pending', run_attempts = 0, next_attempt_at = $2, updated_at = $2
+    WHERE id IN (SELECT delivery_id FROM queued)
+    RETURNING id
 ),
 counted AS (SELECT count(*) AS n FROM requeued)
 SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
 
+/// [`REQUEUE_ONE`] for each of an endpoint's deliveries that failed since a time.
 const REQUEUE_FAILED: &str = "\
-WITH requeued AS (
-    UPDATE tower_webhook_deliveries SET
-        status = 'pending', run_attempts = 0, next_attempt_at = $3, updated_at = $3
+WITH target AS (
+    SELECT id, endpoint_id, seq FROM tower_webhook_deliveries
     WHERE endpoint_id = $1 AND status = 'failed' AND updated_at >= $2
-    RETURNING id
+),
+queued AS (
+    INSERT INTO tower_webhook_queue (delivery_id, endpoint_id, next_attempt_at, seq)
+    SELECT id, endpoint_id, $3, seq FROM target
+    ON CONFLICT (delivery_id) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at
+    RETURNING delivery_id
 ),
 unleased AS (
-    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT id FROM requeued)
+    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT delivery_id FROM queued)
+),
+requeued AS (
+    UPDATE tower_webhook_deliveries SET
+        status = 'pending', run_attempts = 0, next_attempt_at = $3, updated_at = $3
+    WHERE id IN (SELECT delivery_id FROM queued)
+    RETURNING id
 ),
 counted AS (SELECT count(*) AS n FROM requeued)
 SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
 
 const STATS_ALL: &str = "\
 SELECT
-    (SELECT count(*) FROM tower_webhook_deliveries WHERE status = 'pending'),
+    (SELECT count(*) FROM tower_webhook_queue),
     (SELECT count(*) FROM tower_webhook_deliveries WHERE status = 'succeeded'),
     (SELECT count(*) FROM tower_webhook_deliveries WHERE status = 'failed'),
     (SELECT count(*) FROM tower_webhook_attempts),
@@ -615,7 +658,7 @@ SELECT
 
 const STATS_ENDPOINT: &str = "\
 SELECT
-    (SELECT count(*) FROM tower_webhook_deliveries WHERE endpoint_id = $2 AND status = 'pending'),
+    (SELECT count(*) FROM tower_webhook_queue WHERE endpoint_id = $2),
     (SELECT count(*) FROM tower_webhook_deliveries WHERE endpoint_id = $2 AND status = 'succeeded'),
     (SELECT count(*) FROM tower_webhook_deliveries WHERE endpoint_id = $2 AND status = 'failed'),
     (SELECT count(*) FROM tower_webhook_attempts WHERE endpoint_id = $2),
@@ -625,11 +668,10 @@ SELECT
         ORDER BY seq DESC LIMIT $1) recent)";
 
 const PENDING: &str = "\
-SELECT count(*), min(GREATEST(d.next_attempt_at, l.until))
-FROM tower_webhook_deliveries d
-JOIN tower_webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-LEFT JOIN tower_webhook_leases l ON l.delivery_id = d.id
-WHERE d.status = 'pending'";
+SELECT count(*), min(GREATEST(q.next_attempt_at, l.until))
+FROM tower_webhook_queue q
+JOIN tower_webhook_endpoints e ON e.id = q.endpoint_id AND e.enabled
+LEFT JOIN tower_webhook_leases l ON l.delivery_id = q.delivery_id";
 
 /// Runs [`CLAIM`].
 async fn claim(
@@ -1271,6 +1313,75 @@ mod tests {
         // Connecting again applies nothing and fails nothing.
         drop(db.store().await);
         drop(stores);
+        db.drop_database().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upgrading_from_version_1_keeps_pending_deliveries_and_leases() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        // A version-1 database, written as that version's code wrote it.
+        let old = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&db.url)
+            .await
+            .unwrap();
+        sqlx::raw_sql(MIGRATIONS[0].1).execute(&old).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE tower_webhook_migrations (version INT PRIMARY KEY, applied_at BIGINT NOT NULL);
+             INSERT INTO tower_webhook_migrations VALUES (1, 0);
+             INSERT INTO tower_webhook_endpoints (id, url, scheme, sealed_secrets, patterns,
+                 enabled, labels, max_in_flight, failures, created_at)
+             VALUES ('ep_1', 'http://127.0.0.1:9/', 'standard-webhooks', '\\x00', '{*}', true,
+                 '{}', 10, 0, 1000);
+             INSERT INTO tower_webhook_events (id, event_type, payload, content_type, created_at)
+             VALUES ('evt_1', 'order.paid', '{}', 'application/json', 1000);
+             INSERT INTO tower_webhook_deliveries (id, event_id, event_type, endpoint_id, status,
+                 next_attempt_at, created_at, updated_at)
+             VALUES ('msg_leased', 'evt_1', 'order.paid', 'ep_1', 'pending', 900, 900, 900),
+                    ('msg_due', 'evt_1', 'order.paid', 'ep_1', 'pending', 1000, 1000, 1000),
+                    ('msg_done', 'evt_1', 'order.paid', 'ep_1', 'succeeded', NULL, 800, 950);
+             INSERT INTO tower_webhook_leases (delivery_id, endpoint_id, token, until)
+             VALUES ('msg_leased', 'ep_1', 5, 60000);",
+        )
+        .execute(&old)
+        .await
+        .unwrap();
+        old.close().await;
+
+        let store = db.store().await;
+        let pending = store.pending().await.unwrap();
+        assert_eq!(pending.count, 2, "both pending deliveries are queued");
+        assert_eq!(
+            pending.next_due,
+            Some(1_000),
+            "msg_leased waits for its lease"
+        );
+        let claims = store.claim(2_000, lease(7, 70_000), 10).await.unwrap();
+        let ids: Vec<&str> = claims.iter().map(|c| c.delivery.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["msg_due"],
+            "the leased delivery stays with its worker"
+        );
+        // The worker that held the lease before the upgrade records its attempt.
+        let mut held = claims[0].clone();
+        held.delivery.id = "msg_leased".to_owned();
+        let done = completion(&held, lease(5, 60_000), 204, Next::Succeeded);
+        store.complete(vec![done]).await.unwrap();
+        let (delivery, attempts) = store.delivery("msg_leased").await.unwrap().unwrap();
+        assert_eq!(delivery.status, DeliveryStatus::Succeeded);
+        assert_eq!(attempts.len(), 1);
+        let stats = store.stats(None).await.unwrap();
+        assert_eq!((stats.pending, stats.succeeded), (1, 2));
+        let old_index: bool =
+            sqlx::query_scalar("SELECT to_regclass('tower_webhook_deliveries_due') IS NULL")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert!(old_index, "version 1's index of pending deliveries is gone");
+        drop(store);
         db.drop_database().await;
     }
 

@@ -1,0 +1,24 @@
+-- Pending deliveries move to a narrow table of their own. A completion then changes no
+-- indexed column of a delivery, so PostgreSQL updates it in place (a HOT update) instead of
+-- writing a new entry into each of its indexes.
+-- https://www.postgresql.org/docs/current/storage-hot.html
+
+CREATE TABLE tower_webhook_queue (
+    delivery_id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    seq BIGINT NOT NULL
+);
+
+INSERT INTO tower_webhook_queue (delivery_id, endpoint_id, next_attempt_at, seq)
+SELECT id, endpoint_id, COALESCE(next_attempt_at, updated_at), seq
+FROM tower_webhook_deliveries
+WHERE status = 'pending';
+
+-- Claims: each endpoint's oldest due deliveries.
+CREATE INDEX tower_webhook_queue_due ON tower_webhook_queue (endpoint_id, next_attempt_at, seq);
+
+DROP INDEX tower_webhook_deliveries_due;
+
+-- Room on each page for a delivery's new version beside the old one.
+ALTER TABLE tower_webhook_deliveries SET (fillfactor = 80);

@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime};
 use dispatch_support::Receiver;
 use tower_webhook::crypto::Signature;
 use tower_webhook::dispatch::store::{
-    Claim, Completion, EndpointRow, EventRow, Lease, NewDelivery, Next, Store,
+    BoxFuture, Claim, Completion, DeliveryRow, DeliveryWithAttempts, EndpointHealth, EndpointRow,
+    Enqueued, EventRow, Lease, NewDelivery, Next, Pending, Requeue, StatsRow, Store, StoreError,
+    StoreResult,
 };
 use tower_webhook::dispatch::{
     AttemptRow, AutoDisable, DeliveryFilter, DeliveryStatus, DispatchError, Dispatcher, Event,
@@ -190,6 +192,7 @@ suite!(
     a_stop_gives_back_queued_claims_without_waiting_for_a_slot,
     a_dropped_handle_leaves_the_worker_running,
     a_panicking_attempt_is_given_back_and_sending_goes_on,
+    a_batch_the_store_refuses_is_recorded_on_a_later_call,
     stats_count_and_measure,
     bad_input_is_refused_with_a_reason,
 );
@@ -1275,6 +1278,135 @@ async fn bad_input_is_refused_with_a_reason(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(none.delivery_ids.is_empty(), "no endpoint, no delivery");
+}
+
+/// A store that refuses its first `refusals` calls that record attempts, and is otherwise
+/// `inner`: as a database that drops out for a moment.
+#[derive(Debug)]
+struct Refusing {
+    inner: Arc<dyn Store>,
+    refusals: AtomicUsize,
+}
+
+impl Store for Refusing {
+    fn add_endpoint(&self, endpoint: EndpointRow) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.add_endpoint(endpoint)
+    }
+    fn endpoints(&self) -> BoxFuture<'_, StoreResult<Vec<EndpointRow>>> {
+        self.inner.endpoints()
+    }
+    fn endpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<EndpointRow>>> {
+        self.inner.endpoint(id)
+    }
+    fn set_enabled<'a>(
+        &'a self,
+        id: &'a str,
+        enabled: bool,
+        reason: Option<&'a str>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.inner.set_enabled(id, enabled, reason)
+    }
+    fn set_secrets<'a>(
+        &'a self,
+        id: &'a str,
+        sealed_secrets: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.inner.set_secrets(id, sealed_secrets)
+    }
+    fn enqueue(
+        &self,
+        event: EventRow,
+        deliveries: Vec<NewDelivery>,
+        lease: Option<Lease>,
+    ) -> BoxFuture<'_, StoreResult<Enqueued>> {
+        self.inner.enqueue(event, deliveries, lease)
+    }
+    fn claim(&self, now: i64, lease: Lease, limit: u32) -> BoxFuture<'_, StoreResult<Vec<Claim>>> {
+        self.inner.claim(now, lease, limit)
+    }
+    fn complete(
+        &self,
+        completions: Vec<Completion>,
+    ) -> BoxFuture<'_, StoreResult<Vec<EndpointHealth>>> {
+        self.inner.complete(completions)
+    }
+    fn complete_and_claim(
+        &self,
+        completions: Vec<Completion>,
+        now: i64,
+        lease: Lease,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<(Vec<EndpointHealth>, Vec<Claim>)>> {
+        let refuse = !completions.is_empty()
+            && self
+                .refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if refuse {
+            return Box::pin(async { Err(StoreError::new("record attempts", "refused")) });
+        }
+        self.inner
+            .complete_and_claim(completions, now, lease, limit)
+    }
+    fn release<'a>(&'a self, ids: &'a [String], lease: Lease) -> BoxFuture<'a, StoreResult<()>> {
+        self.inner.release(ids, lease)
+    }
+    fn delivery<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<DeliveryWithAttempts>>> {
+        self.inner.delivery(id)
+    }
+    fn deliveries(&self, filter: DeliveryFilter) -> BoxFuture<'_, StoreResult<Vec<DeliveryRow>>> {
+        self.inner.deliveries(filter)
+    }
+    fn requeue(&self, which: Requeue, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
+        self.inner.requeue(which, now)
+    }
+    fn stats(&self, endpoint: Option<String>) -> BoxFuture<'_, StoreResult<StatsRow>> {
+        self.inner.stats(endpoint)
+    }
+    fn pending(&self) -> BoxFuture<'_, StoreResult<Pending>> {
+        self.inner.pending()
+    }
+    fn concurrent_calls(&self) -> usize {
+        self.inner.concurrent_calls()
+    }
+    fn wait_for_work(&self, timeout: Duration) -> BoxFuture<'_, ()> {
+        self.inner.wait_for_work(timeout)
+    }
+}
+
+async fn a_batch_the_store_refuses_is_recorded_on_a_later_call(store: Arc<dyn Store>) {
+    let receiver = Receiver::start("standard-webhooks", WHSEC).await;
+    let refusing: Arc<dyn Store> = Arc::new(Refusing {
+        inner: Arc::clone(&store),
+        refusals: AtomicUsize::new(2),
+    });
+    let dispatcher = dispatcher(&refusing);
+    add(&dispatcher, &receiver).await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(one(&dispatcher, "order.paid").await);
+    }
+    let summary = drain_with(dispatcher.worker().concurrency(4)).await;
+    assert_eq!(summary.succeeded, 40, "{summary}");
+    assert_eq!(
+        summary.attempts, 40,
+        "each attempt recorded once: {summary}"
+    );
+    let mut seen = receiver.ids();
+    seen.sort();
+    ids.sort();
+    assert_eq!(
+        seen, ids,
+        "each sent once: a refused record is not a new attempt"
+    );
+    for id in &ids {
+        let (delivery, attempts) = store.delivery(id).await.unwrap().unwrap();
+        assert_eq!(delivery.status, DeliveryStatus::Succeeded, "{id}");
+        assert_eq!(attempts.len(), 1, "{id}");
+    }
 }
 
 async fn add(dispatcher: &Dispatcher, receiver: &Receiver) -> String {

@@ -236,12 +236,19 @@ impl Worker {
         let mut back = Back::default();
         // Claimed and not back yet.
         let mut outstanding = 0_usize;
+        // Store calls under way, each recording a batch and claiming; and the claims they ask
+        // for. More than one at once only where the store runs them side by side.
+        let most_calls = store.concurrent_calls().max(1);
+        let mut calls: JoinSet<Call> = JoinSet::new();
+        let mut claiming = 0_usize;
+        // A call the last turn's wait saw end, to settle first.
+        let mut ended_call = None;
         // Whether due deliveries may be waiting: at the start, after a claim that found some,
         // after a wake-up. Every turn that records also looks.
         let mut look = true;
         // Store calls failed in a row, and tries at recording the batch now waiting.
         let (mut failures, mut record_tries) = (0_u32, 0_u32);
-        let outcome = loop {
+        let outcome = 'turns: loop {
             // Asked to stop? Checked every turn, busy or not.
             if !stopping.load(Ordering::Acquire) {
                 tokio::select! {
@@ -256,6 +263,56 @@ impl Worker {
             }
             while let Some(ended) = couriers.try_join_next() {
                 courier.replace_panicked(&mut couriers, ended);
+            }
+            while let Some(ended) = ended_call.take().or_else(|| calls.try_join_next()) {
+                let call =
+                    ended.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+                claiming -= call.limit;
+                match call.result {
+                    Ok((nexts, claims)) => {
+                        (failures, record_tries) = (0, 0);
+                        summary.count(&nexts);
+                        // Short claims happen under contention (another worker), so only an
+                        // empty one says there is nothing to take.
+                        if call.limit > 0 {
+                            look = !claims.is_empty();
+                        }
+                        outstanding += claims.len();
+                        for claim in claims {
+                            // Never fails: `courier` holds the receiving end.
+                            let _ = queue_tx.send((claim, call.lease));
+                        }
+                    }
+                    Err(error) => {
+                        failures += 1;
+                        if failures >= STORE_FAILURES {
+                            // What is unrecorded is not lost: its leases end, and another
+                            // claim makes the attempts again, with the same delivery ids.
+                            stopping.store(true, Ordering::Release);
+                            break 'turns Err(error);
+                        }
+                        if !call.batch.is_empty() {
+                            record_tries += 1;
+                        }
+                        if record_tries >= RECORD_TRIES {
+                            #[cfg(feature = "tracing")]
+                            tracing::error!(%error, "recording attempts failed; their leases will expire");
+                            record_tries = 0;
+                        } else {
+                            #[cfg(feature = "tracing")]
+                            tracing::warn!(%error, "recording or claiming failed; trying again");
+                            back.put_back(call.batch);
+                        }
+                        drop(error);
+                        let pause = Duration::from_millis(100 << failures.min(6));
+                        tokio::select! {
+                            () = &mut shutdown, if !stopping.load(Ordering::Acquire) => {
+                                stopping.store(true, Ordering::Release);
+                            }
+                            () = tokio::time::sleep(pause) => {}
+                        }
+                    }
+                }
             }
             if stopping.load(Ordering::Acquire) {
                 // Claims still queued go back now, not as couriers come free. A courier
@@ -274,7 +331,11 @@ impl Worker {
                 let _ = store.release(&ids, lease).await;
             }
             let stopped = stopping.load(Ordering::Acquire);
-            let room = if stopped { 0 } else { claimable - outstanding };
+            let room = if stopped {
+                0
+            } else {
+                claimable.saturating_sub(outstanding + claiming)
+            };
             let limit = if look || !back.finished.is_empty() {
                 room
             } else {
@@ -284,15 +345,15 @@ impl Worker {
             // deliveries it carries, so under a backlog a turn waits for a batch: one result
             // per sending task, or BATCH_WAIT. Never while fewer claims wait than there are
             // tasks to take them, and never on the way out.
-            let queue_low = outstanding < self.concurrency.saturating_mul(2);
+            let queue_low = outstanding + claiming < self.concurrency.saturating_mul(2);
             let ready = queue_low
                 || stopped
                 || back.finished.len() >= self.concurrency
                 || back
                     .waiting_since
                     .is_some_and(|since| since.elapsed() >= BATCH_WAIT);
-            if (back.finished.is_empty() && limit == 0) || !ready {
-                if stopped && outstanding == 0 {
+            if (back.finished.is_empty() && limit == 0) || !ready || calls.len() >= most_calls {
+                if stopped && outstanding == 0 && calls.is_empty() {
                     break Ok(());
                 }
                 // A deadline even with no batch waiting: `select!` builds every branch's
@@ -300,7 +361,7 @@ impl Worker {
                 let batch_due = back.waiting_since.unwrap_or_else(Instant::now) + BATCH_WAIT;
                 let mut wait = self.poll_interval;
                 // Nothing in flight, nothing unrecorded: is anything left at all?
-                if until_idle && !stopped && outstanding == 0 {
+                if until_idle && !stopped && outstanding == 0 && calls.is_empty() {
                     match idle_wait(&*store, wait).await {
                         Some(until_due) => wait = until_due,
                         None => break Ok(()),
@@ -318,6 +379,7 @@ impl Worker {
                     () = store.wait_for_work(wait), if room > 0 => look = true,
                     Some(ended) = couriers.join_next() => courier.replace_panicked(&mut couriers, ended),
                     () = tokio::time::sleep_until(batch_due), if back.waiting_since.is_some() => {}
+                    Some(ended) = calls.join_next(), if !calls.is_empty() => ended_call = Some(ended),
                 }
                 continue;
             }
@@ -326,60 +388,32 @@ impl Worker {
                 token,
                 until: now.saturating_add(lease_ms),
             };
-            let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-            let claims = match dispatcher
-                .record_and_claim(&back.finished, now, lease, limit)
-                .await
-            {
-                Ok((nexts, claims)) => {
-                    (failures, record_tries) = (0, 0);
-                    summary.count(&nexts);
-                    back.recorded();
-                    // Short claims happen under contention (another worker), so only an
-                    // empty one says there is nothing to take.
-                    look = !claims.is_empty();
-                    claims
-                }
-                Err(error) => {
-                    failures += 1;
-                    if failures >= STORE_FAILURES {
-                        // What is unrecorded is not lost: its leases end, and another claim
-                        // makes the attempts again, with the same delivery ids.
-                        stopping.store(true, Ordering::Release);
-                        break Err(error);
-                    }
-                    if !back.finished.is_empty() {
-                        record_tries += 1;
-                    }
-                    if record_tries >= RECORD_TRIES {
-                        #[cfg(feature = "tracing")]
-                        tracing::error!(%error, "recording attempts failed; their leases will expire");
-                        back.recorded();
-                        record_tries = 0;
-                    } else {
-                        #[cfg(feature = "tracing")]
-                        tracing::warn!(%error, "recording or claiming failed; trying again");
-                    }
-                    drop(error);
-                    let pause = Duration::from_millis(100 << failures.min(6));
-                    tokio::select! {
-                        () = &mut shutdown, if !stopped => stopping.store(true, Ordering::Release),
-                        () = tokio::time::sleep(pause) => {}
-                    }
-                    continue;
+            let batch = back.take_batch();
+            claiming += limit;
+            let dispatcher = dispatcher.clone();
+            let call = async move {
+                let asked = u32::try_from(limit).unwrap_or(u32::MAX);
+                let result = dispatcher.record_and_claim(&batch, now, lease, asked).await;
+                Call {
+                    batch,
+                    lease,
+                    limit,
+                    result,
                 }
             };
-            outstanding += claims.len();
-            for claim in claims {
-                // Never fails: `courier` holds the receiving end.
-                let _ = queue_tx.send((claim, lease));
+            if most_calls == 1 {
+                // One at a time: no task to hand the call to and be woken by.
+                ended_call = Some(Ok(call.await));
+            } else {
+                calls.spawn(call);
             }
         };
-        // After a fatal store error, attempts in flight finish on their own and claims still
-        // queued are let go; the leases cover what is not recorded. Idle couriers end when
-        // the queue closes.
+        // After a fatal store error, attempts and store calls in flight finish on their own
+        // and claims still queued are let go; the leases cover what is not recorded. Idle
+        // couriers end when the queue closes.
         drop(queue_tx);
         couriers.detach_all();
+        calls.detach_all();
         outcome.map(|()| summary)
     }
 }
@@ -480,11 +514,29 @@ impl Back {
         }
     }
 
-    /// `finished` is in the store (or given up on): the next result starts a new batch.
-    fn recorded(&mut self) {
-        self.finished.clear();
+    /// The results waiting, for a store call to record: the next result starts a new batch.
+    fn take_batch(&mut self) -> Vec<Finished> {
         self.waiting_since = None;
+        std::mem::take(&mut self.finished)
     }
+
+    /// A batch the store did not record, ahead of what came back since, to try again.
+    fn put_back(&mut self, mut batch: Vec<Finished>) {
+        if batch.is_empty() {
+            return;
+        }
+        batch.append(&mut self.finished);
+        self.finished = batch;
+        self.waiting_since.get_or_insert_with(Instant::now);
+    }
+}
+
+/// A store call that recorded `batch` and asked for `limit` claims under `lease`.
+struct Call {
+    batch: Vec<Finished>,
+    lease: Lease,
+    limit: usize,
+    result: Result<(Vec<Next>, Vec<Claim>), DispatchError>,
 }
 
 impl WorkerSummary {

@@ -163,6 +163,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// end when that is later).
     fn pending(&self) -> BoxFuture<'_, StoreResult<Pending>>;
 
+    /// How many calls a worker may have under way at once, each recording a batch of attempts
+    /// and claiming more. One (the default) for a store that runs its writes one at a time
+    /// anyway, such as one SQLite file; more where each runs on a connection of its own.
+    fn concurrent_calls(&self) -> usize {
+        1
+    }
+
     /// Waits until work may have been added (an enqueue, a requeue, an endpoint enabled), or
     /// until `timeout`. Stores that cannot tell (another process wrote) just wait `timeout`:
     /// workers poll.

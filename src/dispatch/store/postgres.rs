@@ -1140,6 +1140,12 @@ impl Store for PostgresStore {
         })
     }
 
+    /// Two: while one call's statements run on one connection, the next batch's run on
+    /// another, and the server works on both.
+    fn concurrent_calls(&self) -> usize {
+        2
+    }
+
     fn wait_for_work(&self, timeout: Duration) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let notified = self.inner.work.notified();

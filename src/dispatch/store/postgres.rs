@@ -284,6 +284,19 @@ async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
         }
         tx.commit().await?;
     }
+    // A newer build's schema: this build's statements would quietly miss what it added (a
+    // version-2 database written by version-1 code queues deliveries no worker claims).
+    let newest: Option<i32> =
+        sqlx::query_scalar("SELECT max(version) FROM tower_webhook_migrations")
+            .fetch_one(pool)
+            .await?;
+    let known = MIGRATIONS.last().map_or(0, |(version, _)| *version);
+    if let Some(newest) = newest.filter(|&newest| newest > known) {
+        return Err(sqlx::Error::Protocol(format!(
+            "the database's schema is version {newest}, newer than this build knows ({known}): \
+             upgrade tower-webhook"
+        )));
+    }
     Ok(())
 }
 
@@ -1388,6 +1401,28 @@ mod tests {
                 .unwrap();
         assert!(old_index, "version 1's index of pending deliveries is gone");
         drop(store);
+        db.drop_database().await;
+    }
+
+    #[tokio::test]
+    async fn a_schema_newer_than_this_build_is_refused() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let store = db.store().await;
+        sqlx::query("INSERT INTO tower_webhook_migrations (version, applied_at) VALUES (99, 0)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        drop(store);
+        let error = PostgresStore::connect(&db.url)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("version 99, newer than this build knows"),
+            "{error}"
+        );
         db.drop_database().await;
     }
 

@@ -30,9 +30,10 @@ const RECORD_TRIES: u32 = 10;
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease (up to four
-/// times [`concurrency`](Self::concurrency), so the next are ready; eight on Postgres, which
-/// records one batch while it claims for the next), attempts them (at most `concurrency` at
-/// once), and records each attempt and what follows it in the store, in batches.
+/// times [`concurrency`](Self::concurrency), so the next are ready; eight on Postgres, where
+/// two store calls, each recording a batch and claiming, run at once), attempts them (at
+/// most `concurrency` at once), and records each attempt and what follows it in the store,
+/// in batches.
 ///
 /// Run as many workers as you like, in as many processes as the store allows (one machine for
 /// SQLite, any number for Postgres): claims never overlap. A worker killed mid-attempt loses
@@ -194,10 +195,11 @@ impl Worker {
     }
 
     /// One loop: each turn records what finished and claims what there is room for, in one
-    /// store call, then queues the claims for `concurrency` sending tasks. It waits when
-    /// there is nothing to record and no reason to look for work; and while at least
-    /// `concurrency` claims wait for a sending task, until `concurrency` results are back or
-    /// the first has waited `BATCH_WAIT`.
+    /// store call (up to [`Store::concurrent_calls`](super::Store::concurrent_calls) under way
+    /// at once), and queues the claims for `concurrency` sending tasks as each call returns.
+    /// It waits when there is nothing to record and no reason to look for work, when every
+    /// call is under way, and while at least `concurrency` claims wait for a sending task,
+    /// until `concurrency` results are back or the first has waited `BATCH_WAIT`.
     async fn drive(
         self,
         mut shutdown: Shutdown,
@@ -275,7 +277,12 @@ impl Worker {
                 claiming -= call.limit;
                 match call.result {
                     Ok((nexts, claims)) => {
-                        (failures, record_tries) = (0, 0);
+                        failures = 0;
+                        // Only a recorded batch ends the tries: a claim beside a batch that
+                        // keeps failing must not let it fail for ever.
+                        if !call.batch.is_empty() {
+                            record_tries = 0;
+                        }
                         summary.count(&nexts);
                         // Short claims happen under contention (another worker), so only an
                         // empty one says there is nothing to take.
@@ -383,7 +390,10 @@ impl Worker {
                     () = &mut shutdown, if !stopped => stopping.store(true, Ordering::Release),
                     () = store.wait_for_work(wait), if room > 0 => look = true,
                     Some(ended) = couriers.join_next() => courier.replace_panicked(&mut couriers, ended),
-                    () = tokio::time::sleep_until(batch_due), if back.waiting_since.is_some() => {}
+                    // Only while a call could start: with every call under way, an overdue
+                    // batch would wake this at once, again and again.
+                    () = tokio::time::sleep_until(batch_due),
+                        if back.waiting_since.is_some() && calls.len() < most_calls => {}
                     Some(ended) = calls.join_next(), if !calls.is_empty() => ended_call = Some(ended),
                 }
                 continue;

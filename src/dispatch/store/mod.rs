@@ -114,7 +114,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Records `completions` as [`complete`](Self::complete) does, then claims up to `limit`
     /// deliveries as [`claim`](Self::claim) does (none when `limit` is 0): a worker's round
-    /// trip to the store, once per turn.
+    /// trip to the store, one per turn.
     ///
     /// When it returns an error, nothing was recorded. When the claim fails after the
     /// completions were recorded, it returns no claims rather than an error, which the caller

@@ -437,7 +437,7 @@ queued AS (
     SELECT id, endpoint_id, next_attempt_at, seq FROM deliveries
 ),
 leases AS (
-    INSERT INTO tower_webhook_leases (delivery_id, endpoint_id, token, until)
+    INSERT INTO tower_webhook_queue_leases (delivery_id, endpoint_id, token, until)
     SELECT new.id, new.endpoint_id, $10, $11 FROM new WHERE $10::bigint IS NOT NULL
 )
 SELECT event.id, CASE WHEN $12 THEN pg_notify('tower_webhook_work', '')::text END
@@ -459,7 +459,7 @@ const CLAIM: &str = concat!(
     "\
 WITH room AS MATERIALIZED (
     SELECT e.id, e.max_in_flight - (
-        SELECT count(*) FROM tower_webhook_leases l WHERE l.endpoint_id = e.id AND l.until > $1
+        SELECT count(*) FROM tower_webhook_queue_leases l WHERE l.endpoint_id = e.id AND l.until > $1
     ) AS room
     FROM tower_webhook_endpoints e
     WHERE e.enabled
@@ -472,7 +472,7 @@ candidates AS (
         FROM tower_webhook_queue q
         WHERE q.endpoint_id = r.id AND q.next_attempt_at <= $1
           AND NOT EXISTS (
-              SELECT 1 FROM tower_webhook_leases l
+              SELECT 1 FROM tower_webhook_queue_leases l
               WHERE l.delivery_id = q.delivery_id AND l.until > $1
           )
         ORDER BY q.next_attempt_at, q.seq
@@ -485,10 +485,10 @@ chosen AS (
     SELECT delivery_id, endpoint_id FROM candidates ORDER BY next_attempt_at, seq LIMIT $4
 ),
 leased AS (
-    INSERT INTO tower_webhook_leases (delivery_id, endpoint_id, token, until)
+    INSERT INTO tower_webhook_queue_leases (delivery_id, endpoint_id, token, until)
     SELECT delivery_id, endpoint_id, $2, $3 FROM chosen
     ON CONFLICT (delivery_id) DO UPDATE SET token = EXCLUDED.token, until = EXCLUDED.until
-        WHERE tower_webhook_leases.until <= $1
+        WHERE tower_webhook_queue_leases.until <= $1
     RETURNING delivery_id
 )
 SELECT ",
@@ -532,9 +532,10 @@ attempts AS (
 first AS (
     SELECT DISTINCT ON (delivery_id) * FROM input ORDER BY delivery_id, ord
 ),
--- Queue rows first, then leases, then deliveries: the order claims and requeues take them
--- in. A claim working from an older snapshot may hold one of these queue rows while it looks
--- at its lease; were the lease deleted first, each would wait for the other until deadlock
+-- Each delivery's queue row first: claims, requeues and completions all lock it before its
+-- lease or its delivery, so whichever comes first goes through while the other waits. A
+-- claim working from an older snapshot may hold one of these queue rows while it looks at
+-- its lease; were the lease deleted first, each would wait for the other until deadlock
 -- detection broke in.
 held AS (
     SELECT q.delivery_id FROM tower_webhook_queue q JOIN first ON first.delivery_id = q.delivery_id
@@ -542,7 +543,7 @@ held AS (
     FOR UPDATE OF q
 ),
 released AS (
-    DELETE FROM tower_webhook_leases l USING first, held
+    DELETE FROM tower_webhook_queue_leases l USING first, held
     WHERE l.delivery_id = first.delivery_id AND l.token = first.token
       AND held.delivery_id = first.delivery_id
     RETURNING first.delivery_id, first.status, first.error, first.started_at,
@@ -605,7 +606,7 @@ SELECT id, failures, failing_since, enabled FROM updated WHERE grew > 0 ORDER BY
 
 const RELEASE: &str = "\
 WITH released AS (
-    DELETE FROM tower_webhook_leases WHERE delivery_id = ANY($1) AND token = $2
+    DELETE FROM tower_webhook_queue_leases WHERE delivery_id = ANY($1) AND token = $2
     RETURNING 1
 ),
 counted AS (SELECT count(*) AS n FROM released)
@@ -624,7 +625,7 @@ queued AS (
     RETURNING delivery_id
 ),
 unleased AS (
-    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT delivery_id FROM queued)
+    DELETE FROM tower_webhook_queue_leases WHERE delivery_id IN (SELECT delivery_id FROM queued)
 ),
 requeued AS (
     UPDATE tower_webhook_deliveries SET
@@ -648,7 +649,7 @@ queued AS (
     RETURNING delivery_id
 ),
 unleased AS (
-    DELETE FROM tower_webhook_leases WHERE delivery_id IN (SELECT delivery_id FROM queued)
+    DELETE FROM tower_webhook_queue_leases WHERE delivery_id IN (SELECT delivery_id FROM queued)
 ),
 requeued AS (
     UPDATE tower_webhook_deliveries SET
@@ -684,7 +685,7 @@ const PENDING: &str = "\
 SELECT count(*), min(GREATEST(q.next_attempt_at, l.until))
 FROM tower_webhook_queue q
 JOIN tower_webhook_endpoints e ON e.id = q.endpoint_id AND e.enabled
-LEFT JOIN tower_webhook_leases l ON l.delivery_id = q.delivery_id";
+LEFT JOIN tower_webhook_queue_leases l ON l.delivery_id = q.delivery_id";
 
 /// Runs [`CLAIM`].
 async fn claim(
@@ -1400,6 +1401,14 @@ mod tests {
                 .await
                 .unwrap();
         assert!(old_index, "version 1's index of pending deliveries is gone");
+        // Version 1's statements name the leases' old table, so they fail rather than
+        // queue deliveries where no claim looks.
+        let old_leases: bool =
+            sqlx::query_scalar("SELECT to_regclass('tower_webhook_leases') IS NULL")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert!(old_leases, "version 1's leases table is renamed");
         drop(store);
         db.drop_database().await;
     }

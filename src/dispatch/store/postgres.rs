@@ -612,15 +612,18 @@ WITH released AS (
 counted AS (SELECT count(*) AS n FROM released)
 SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
 
-/// Queues a delivery again, dropping its lease if it has one. The queue row first, as a
-/// completion takes it: whichever of the two locks it first goes through while the other waits.
-const REQUEUE_ONE: &str = "\
-WITH target AS (
-    SELECT id, endpoint_id, seq FROM tower_webhook_deliveries WHERE id = $1
-),
+/// A statement that queues again (due at `$1`) the deliveries `$target` selects, dropping
+/// their leases. The queue row first, as a completion takes it: whichever of the two locks it
+/// first goes through while the other waits.
+macro_rules! requeue {
+    ($target:literal) => {
+        concat!(
+            "WITH target AS (",
+            $target,
+            "),
 queued AS (
     INSERT INTO tower_webhook_queue (delivery_id, endpoint_id, next_attempt_at, seq)
-    SELECT id, endpoint_id, $2, seq FROM target
+    SELECT id, endpoint_id, $1, seq FROM target
     ON CONFLICT (delivery_id) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at
     RETURNING delivery_id
 ),
@@ -629,36 +632,25 @@ unleased AS (
 ),
 requeued AS (
     UPDATE tower_webhook_deliveries SET
-        status = 'pending', run_attempts = 0, next_attempt_at = $2, updated_at = $2
+        status = 'pending', run_attempts = 0, next_attempt_at = $1, updated_at = $1
     WHERE id IN (SELECT delivery_id FROM queued)
     RETURNING id
 ),
 counted AS (SELECT count(*) AS n FROM requeued)
-SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
+SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted"
+        )
+    };
+}
 
-/// [`REQUEUE_ONE`] for each of an endpoint's deliveries that failed since a time.
-const REQUEUE_FAILED: &str = "\
-WITH target AS (
-    SELECT id, endpoint_id, seq FROM tower_webhook_deliveries
-    WHERE endpoint_id = $1 AND status = 'failed' AND updated_at >= $2
-),
-queued AS (
-    INSERT INTO tower_webhook_queue (delivery_id, endpoint_id, next_attempt_at, seq)
-    SELECT id, endpoint_id, $3, seq FROM target
-    ON CONFLICT (delivery_id) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at
-    RETURNING delivery_id
-),
-unleased AS (
-    DELETE FROM tower_webhook_queue_leases WHERE delivery_id IN (SELECT delivery_id FROM queued)
-),
-requeued AS (
-    UPDATE tower_webhook_deliveries SET
-        status = 'pending', run_attempts = 0, next_attempt_at = $3, updated_at = $3
-    WHERE id IN (SELECT delivery_id FROM queued)
-    RETURNING id
-),
-counted AS (SELECT count(*) AS n FROM requeued)
-SELECT n, CASE WHEN n > 0 THEN pg_notify('tower_webhook_work', '')::text END FROM counted";
+/// One delivery, `$2`.
+const REQUEUE_ONE: &str =
+    requeue!("SELECT id, endpoint_id, seq FROM tower_webhook_deliveries WHERE id = $2");
+
+/// Endpoint `$2`'s deliveries that failed since `$3`.
+const REQUEUE_FAILED: &str = requeue!(
+    "SELECT id, endpoint_id, seq FROM tower_webhook_deliveries
+     WHERE endpoint_id = $2 AND status = 'failed' AND updated_at >= $3"
+);
 
 const STATS_ALL: &str = "\
 SELECT
@@ -1091,12 +1083,12 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let query = match &which {
                 Requeue::Delivery(id) => {
-                    sqlx::query_scalar::<_, i64>(REQUEUE_ONE).bind(id).bind(now)
+                    sqlx::query_scalar::<_, i64>(REQUEUE_ONE).bind(now).bind(id)
                 }
                 Requeue::FailedSince { endpoint_id, since } => sqlx::query_scalar(REQUEUE_FAILED)
+                    .bind(now)
                     .bind(endpoint_id)
-                    .bind(*since)
-                    .bind(now),
+                    .bind(*since),
             };
             let count: i64 = query
                 .fetch_one(self.pool())

@@ -1369,6 +1369,8 @@ impl Store for Refusing {
     fn pending(&self) -> BoxFuture<'_, StoreResult<Pending>> {
         self.inner.pending()
     }
+    // Forwarded too, though it has a default: on Postgres the worker then keeps two calls
+    // under way, and the refused batch goes back beside a call still running.
     fn concurrent_calls(&self) -> usize {
         self.inner.concurrent_calls()
     }

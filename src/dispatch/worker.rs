@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::dispatcher::{Dispatcher, Finished};
 use super::endpoint::now_millis;
 use super::error::DispatchError;
-use super::store::{Claim, Lease, Next};
+use super::store::{Claim, Lease, Next, StoreError};
 
 /// Deliveries claimed per attempt in flight, for each store call under way: the next attempts
 /// are at hand while earlier ones are recorded, and each claim and record covers more
@@ -30,10 +30,11 @@ const RECORD_TRIES: u32 = 10;
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// Delivers a [`Dispatcher`]'s queued deliveries: claims due ones with a lease (up to four
-/// times [`concurrency`](Self::concurrency), so the next are ready; eight on Postgres, where
-/// two store calls, each recording a batch and claiming, run at once), attempts them (at
-/// most `concurrency` at once), and records each attempt and what follows it in the store,
-/// in batches.
+/// times [`concurrency`](Self::concurrency), so the next are ready, for each store call under
+/// way: a store may run several at once, each recording a batch and claiming, see
+/// [`Store::concurrent_calls`](super::Store::concurrent_calls)), attempts them (at most
+/// `concurrency` at once), and records each attempt and what follows it in the store, in
+/// batches.
 ///
 /// Run as many workers as you like, in as many processes as the store allows (one machine for
 /// SQLite, any number for Postgres): claims never overlap. A worker killed mid-attempt loses
@@ -128,8 +129,8 @@ impl Worker {
     }
 
     /// How long a claim holds a delivery before another worker may take it (default five
-    /// attempt timeouts and 30 s, nine on Postgres: a claimed delivery may wait for a sending
-    /// slot). Shorter
+    /// attempt timeouts and 30 s, or nine where the store runs two calls at once and so
+    /// claims twice as far ahead: a claimed delivery may wait for a sending slot). Shorter
     /// means a killed worker's deliveries go out sooner. A claimed delivery that could not
     /// finish within its lease is given back unattempted rather than risk being sent twice.
     /// A lease shorter than the attempt timeout and a second is raised to that.
@@ -272,8 +273,15 @@ impl Worker {
                 courier.replace_panicked(&mut couriers, ended);
             }
             while let Some(ended) = ended_call.take().or_else(|| calls.try_join_next()) {
-                let call =
-                    ended.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+                let call = match ended {
+                    Ok(call) => call,
+                    Err(ended) if ended.is_panic() => std::panic::resume_unwind(ended.into_panic()),
+                    // Only a runtime shutting down cancels a task: the leases cover the rest.
+                    Err(_) => {
+                        let cancelled = "the store call was cancelled: the runtime is stopping";
+                        break 'turns Err(StoreError::new("record attempts", cancelled).into());
+                    }
+                };
                 claiming -= call.limit;
                 match call.result {
                     Ok((nexts, claims)) => {
@@ -532,7 +540,9 @@ impl Back {
     /// The results waiting, for a store call to record: the next result starts a new batch.
     fn take_batch(&mut self) -> Vec<Finished> {
         self.waiting_since = None;
-        std::mem::take(&mut self.finished)
+        // The next batch is likely as large: no growing it again from nothing.
+        let capacity = self.finished.len();
+        std::mem::replace(&mut self.finished, Vec::with_capacity(capacity))
     }
 
     /// A batch the store did not record, ahead of what came back since, to try again.

@@ -1146,10 +1146,10 @@ impl Store for PostgresStore {
         })
     }
 
-    /// Two: while one call's statements run on one connection, the next batch's run on
-    /// another, and the server works on both.
+    /// Two when the pool has two connections or more: while one call's statements run on
+    /// one connection, the next batch's run on another, and the server works on both.
     fn concurrent_calls(&self) -> usize {
-        2
+        self.pool().options().get_max_connections().clamp(1, 2) as usize
     }
 
     fn wait_for_work(&self, timeout: Duration) -> BoxFuture<'_, ()> {

@@ -26,8 +26,8 @@ pub(crate) struct WorkerArgs {
     attempt_timeout: Duration,
     /// How long a claim holds a delivery before another worker may take it: a killed
     /// worker's deliveries go out again after this. Longer than --attempt-timeout. Default:
-    /// five attempt timeouts and 30 s, nine on Postgres (a claimed delivery may wait for a
-    /// sending slot).
+    /// five attempt timeouts and 30 s, nine on Postgres with its two store calls at once (a
+    /// claimed delivery may wait for a sending slot).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     lease: Option<Duration>,
     /// How often to look for deliveries queued by other processes and retries coming due.

@@ -24,7 +24,7 @@ use super::{
 /// The `LISTEN`/`NOTIFY` channel that says work may have been added.
 const CHANNEL: &str = "tower_webhook_work";
 
-/// The schema, in order: each script runs once, in its own transaction.
+/// The schema, in order: each script runs once.
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("postgres/0001_init.sql")),
     (2, include_str!("postgres/0002_queue.sql")),
@@ -252,52 +252,46 @@ async fn listen(pool: PgPool, work: Arc<Notify>) {
     }
 }
 
-/// Applies the scripts the database has not seen, each in a transaction under an advisory
-/// lock, so processes connecting at once apply each exactly once.
+/// Applies the scripts the database has not seen, in one transaction under an advisory lock,
+/// so processes connecting at once apply each exactly once; refuses a schema newer than this
+/// build's, as the SQLite store does.
 async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
-    for &(version, script) in MIGRATIONS {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS tower_webhook_migrations \
-             (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
         .await?;
-        let applied: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM tower_webhook_migrations WHERE version = $1)",
-        )
-        .bind(version)
-        .fetch_one(&mut *tx)
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS tower_webhook_migrations \
+         (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM tower_webhook_migrations")
+        .fetch_all(&mut *tx)
         .await?;
-        if !applied {
-            tx.execute(script).await?;
-            sqlx::query(
-                "INSERT INTO tower_webhook_migrations (version, applied_at) VALUES ($1, $2)",
-            )
-            .bind(version)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-    }
     // A newer build's schema: this build's statements would quietly miss what it added (a
     // version-2 database written by version-1 code queues deliveries no worker claims).
-    let newest: Option<i32> =
-        sqlx::query_scalar("SELECT max(version) FROM tower_webhook_migrations")
-            .fetch_one(pool)
-            .await?;
     let known = MIGRATIONS.last().map_or(0, |(version, _)| *version);
-    if let Some(newest) = newest.filter(|&newest| newest > known) {
+    if let Some(newest) = applied.iter().copied().max()
+        && newest > known
+    {
         return Err(sqlx::Error::Protocol(format!(
             "the database's schema is version {newest}, newer than this build knows ({known}): \
              upgrade tower-webhook"
         )));
     }
-    Ok(())
+    for &(version, script) in MIGRATIONS {
+        if applied.contains(&version) {
+            continue;
+        }
+        tx.execute(script).await?;
+        sqlx::query("INSERT INTO tower_webhook_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
 }
 
 fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

@@ -97,15 +97,16 @@ impl State {
         }
         match lease {
             Some(new) => {
-                self.leases.insert((new.until, order), id.to_owned());
+                // The id leaves the claim order for the leases: the same string, moved.
+                let held = due
+                    .and_then(|due| self.due.remove(&(due, order)))
+                    .unwrap_or_else(|| id.to_owned());
+                self.leases.insert((new.until, order), held);
                 match self.busy.get_mut(&delivery.row.endpoint_id) {
                     Some(busy) => *busy += 1,
                     None => {
                         self.busy.insert(delivery.row.endpoint_id.clone(), 1);
                     }
-                }
-                if let Some(due) = due {
-                    self.due.remove(&(due, order));
                 }
             }
             None => {

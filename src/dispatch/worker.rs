@@ -254,8 +254,7 @@ impl Worker {
         // Whether due deliveries may be waiting: at the start, after a claim that found some,
         // after a wake-up. Every turn that records also looks.
         let mut look = true;
-        // Store calls failed in a row, and tries at recording the batch now waiting.
-        let (mut failures, mut record_tries) = (0_u32, 0_u32);
+        let mut failures = Failures::default();
         let outcome = 'turns: loop {
             // Asked to stop? Checked every turn, busy or not.
             if !stopping.load(Ordering::Acquire) {
@@ -285,12 +284,7 @@ impl Worker {
                 claiming -= call.limit;
                 match call.result {
                     Ok((nexts, claims)) => {
-                        failures = 0;
-                        // Only a recorded batch ends the tries: a claim beside a batch that
-                        // keeps failing must not let it fail for ever.
-                        if !call.batch.is_empty() {
-                            record_tries = 0;
-                        }
+                        failures.succeeded(!call.batch.is_empty());
                         summary.count(&nexts);
                         // Short claims happen under contention (another worker), so only an
                         // empty one says there is nothing to take.
@@ -304,27 +298,13 @@ impl Worker {
                         }
                     }
                     Err(error) => {
-                        failures += 1;
-                        if failures >= STORE_FAILURES {
-                            // What is unrecorded is not lost: its leases end, and another
-                            // claim makes the attempts again, with the same delivery ids.
-                            stopping.store(true, Ordering::Release);
-                            break 'turns Err(error);
-                        }
-                        if !call.batch.is_empty() {
-                            record_tries += 1;
-                        }
-                        if record_tries >= RECORD_TRIES {
-                            #[cfg(feature = "tracing")]
-                            tracing::error!(%error, "recording attempts failed; their leases will expire");
-                            record_tries = 0;
-                        } else {
-                            #[cfg(feature = "tracing")]
-                            tracing::warn!(%error, "recording or claiming failed; trying again");
-                            back.put_back(call.batch);
-                        }
-                        drop(error);
-                        let pause = Duration::from_millis(100 << failures.min(6));
+                        let pause = match failures.failed(error, call.batch, &mut back) {
+                            Ok(pause) => pause,
+                            Err(error) => {
+                                stopping.store(true, Ordering::Release);
+                                break 'turns Err(error);
+                            }
+                        };
                         tokio::select! {
                             () = &mut shutdown, if !stopping.load(Ordering::Acquire) => {
                                 stopping.store(true, Ordering::Release);
@@ -553,6 +533,55 @@ impl Back {
         batch.append(&mut self.finished);
         self.finished = batch;
         self.waiting_since.get_or_insert_with(Instant::now);
+    }
+}
+
+/// Store calls failed in a row, and tries at recording the batch now waiting.
+#[derive(Default)]
+struct Failures {
+    in_a_row: u32,
+    record_tries: u32,
+}
+
+impl Failures {
+    /// A call went through; `recorded` if it carried a batch.
+    fn succeeded(&mut self, recorded: bool) {
+        self.in_a_row = 0;
+        // Only a recorded batch ends the tries: a claim beside a batch that keeps failing must
+        // not let it fail for ever.
+        if recorded {
+            self.record_tries = 0;
+        }
+    }
+
+    /// A call failed: its batch goes back to be tried again (after `RECORD_TRIES`, to the
+    /// leases instead), and the loop pauses for the returned time; after `STORE_FAILURES` in
+    /// a row, the error ends the worker. What is unrecorded is not lost either way: its
+    /// leases end, and another claim makes the attempts again, with the same delivery ids.
+    fn failed(
+        &mut self,
+        error: DispatchError,
+        batch: Vec<Finished>,
+        back: &mut Back,
+    ) -> Result<Duration, DispatchError> {
+        self.in_a_row += 1;
+        if self.in_a_row >= STORE_FAILURES {
+            return Err(error);
+        }
+        if !batch.is_empty() {
+            self.record_tries += 1;
+        }
+        if self.record_tries >= RECORD_TRIES {
+            #[cfg(feature = "tracing")]
+            tracing::error!(%error, "recording attempts failed; their leases will expire");
+            self.record_tries = 0;
+        } else {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(%error, "recording or claiming failed; trying again");
+            back.put_back(batch);
+        }
+        drop(error);
+        Ok(Duration::from_millis(100 << self.in_a_row.min(6)))
     }
 }
 
